@@ -1,0 +1,606 @@
+"""Expression: a formula as prefix tokens plus the values of its constants.
+
+One representation flows through symreg: the transformer reads and writes
+these tokens, the evaluator compiles them, the search edits them. Tokens are
+operator names from :mod:`symreg.operators`, variables ``x0, x1, ...`` (by
+column index; display names are kept beside them) and the constant
+placeholder ``C``. The i-th ``C`` in the sequence takes ``constants[i]``.
+
+>>> e = Expression.parse("x0*sin(x1) + 2.5")
+>>> e.tokens
+('add', 'mul', 'x0', 'sin', 'x1', 'C')
+>>> str(e)
+'x0*sin(x1) + 2.5'
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import numpy as np
+import sympy
+
+from . import operators as ops
+
+__all__ = ["Expression", "CONST", "is_variable", "variable_index", "arity"]
+
+CONST = "C"
+_VAR_RE = re.compile(r"^x(\d+)$")
+
+
+def is_variable(token: str) -> bool:
+    return _VAR_RE.match(token) is not None
+
+
+def variable_index(token: str) -> int:
+    return int(token[1:])
+
+
+def arity(token: str) -> int:
+    op = ops.OPERATORS.get(token)
+    return op.arity if op is not None else 0
+
+
+def _check_prefix(tokens: Sequence[str]) -> None:
+    """Raise ValueError unless ``tokens`` is one complete prefix expression."""
+    need = 1
+    for i, tok in enumerate(tokens):
+        if need == 0:
+            raise ValueError(f"tokens after a complete expression at position {i}: {tokens!r}")
+        if tok in ops.OPERATORS:
+            need += ops.OPERATORS[tok].arity - 1
+        elif tok == CONST or is_variable(tok):
+            need -= 1
+        else:
+            raise ValueError(f"unknown token {tok!r}")
+    if need != 0 or not tokens:
+        raise ValueError(f"incomplete prefix expression: {tokens!r}")
+
+
+# ----------------------------------------------------------------------------
+# constants as exact sympy numbers where they plainly are one
+# ----------------------------------------------------------------------------
+
+def _small_fraction(x: float, max_den: int = 1000) -> Fraction | None:
+    """The fraction p/q (q <= max_den) that equals x to float precision, if any."""
+    if not math.isfinite(x):
+        return None
+    frac = Fraction(x).limit_denominator(max_den)
+    if abs(float(frac) - x) <= 1e-12 * max(1.0, abs(x)):
+        return frac
+    return None
+
+
+def constant_to_sympy(value: float) -> sympy.Expr:
+    """An exact sympy number for a constant that is plainly rational or q·π^k.
+
+    Values that are not, to float precision, a small fraction, or a small
+    fraction times π, π², 1/π or √π, become ``sympy.Float``.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return sympy.nan if math.isnan(value) else (sympy.oo if value > 0 else -sympy.oo)
+    frac = _small_fraction(value)
+    if frac is not None:
+        return sympy.Rational(frac.numerator, frac.denominator)
+    for factor, symbolic in ((math.pi, sympy.pi), (math.pi**2, sympy.pi**2),
+                             (1 / math.pi, 1 / sympy.pi), (math.sqrt(math.pi), sympy.sqrt(sympy.pi)),
+                             (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi))):
+        frac = _small_fraction(value / factor, 100)
+        if frac is not None and frac != 0:
+            return sympy.Rational(frac.numerator, frac.denominator) * symbolic
+    return sympy.Float(value, 15)
+
+
+def _format_constant(value: float, precision: int | None) -> str:
+    if precision is None:
+        return repr(float(value))
+    text = f"{value:.{precision}g}"
+    return text
+
+
+# ----------------------------------------------------------------------------
+# Expression
+# ----------------------------------------------------------------------------
+
+class Expression:
+    """A formula: prefix tokens and the values of its constant placeholders.
+
+    Parameters
+    ----------
+    tokens : sequence of str
+        A complete prefix expression over operator names, ``x<i>`` and ``C``.
+    constants : array-like of float, optional
+        One value per ``C`` token, in order. Defaults to ones.
+    variable_names : sequence of str, optional
+        Display names for ``x0, x1, ...``.
+    """
+
+    __slots__ = ("tokens", "constants", "variable_names", "_hash")
+
+    def __init__(self, tokens: Sequence[str], constants: Iterable[float] | None = None,
+                 variable_names: Sequence[str] | None = None, *, check: bool = True):
+        self.tokens: tuple[str, ...] = tuple(tokens)
+        if check:
+            _check_prefix(self.tokens)
+        n_const = self.tokens.count(CONST)
+        if constants is None:
+            values = np.ones(n_const, dtype=np.float64)
+        else:
+            values = np.array(constants, dtype=np.float64).reshape(-1)
+        if values.shape[0] != n_const:
+            raise ValueError(f"expression has {n_const} constant placeholders but "
+                             f"{values.shape[0]} constant values were given")
+        self.constants: np.ndarray = values
+        self.variable_names: tuple[str, ...] | None = (
+            tuple(variable_names) if variable_names is not None else None)
+        self._hash: int | None = None
+
+    # -- basic properties ----------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def n_constants(self) -> int:
+        return int(self.constants.shape[0])
+
+    @property
+    def complexity(self) -> int:
+        """Sum of node complexities: each operator its own, each leaf 1."""
+        total = 0
+        for tok in self.tokens:
+            op = ops.OPERATORS.get(tok)
+            total += op.complexity if op is not None else 1
+        return total
+
+    @property
+    def variables(self) -> tuple[int, ...]:
+        """Indices of the variables used, sorted."""
+        return tuple(sorted({variable_index(t) for t in self.tokens if is_variable(t)}))
+
+    @property
+    def n_variables(self) -> int:
+        """One more than the largest variable index used (0 if none)."""
+        used = self.variables
+        return used[-1] + 1 if used else 0
+
+    def with_constants(self, constants: Iterable[float]) -> "Expression":
+        return Expression(self.tokens, constants, self.variable_names, check=False)
+
+    def with_names(self, variable_names: Sequence[str] | None) -> "Expression":
+        return Expression(self.tokens, self.constants, variable_names, check=False)
+
+    def name_of(self, index: int) -> str:
+        if self.variable_names is not None and index < len(self.variable_names):
+            return self.variable_names[index]
+        return f"x{index}"
+
+    def subtree_end(self, start: int) -> int:
+        """Index one past the subtree that starts at ``start``."""
+        need = 1
+        i = start
+        while need:
+            need += arity(self.tokens[i]) - 1
+            i += 1
+        return i
+
+    def const_offset(self, position: int) -> int:
+        """How many constants come before token ``position``."""
+        return self.tokens[:position].count(CONST)
+
+    # -- equality and hashing --------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Expression):
+            return NotImplemented
+        return self.tokens == other.tokens and np.array_equal(self.constants, other.constants)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash((self.tokens, self.constants.tobytes()))
+        return self._hash
+
+    def key(self, constants: bool = False, digits: int = 8) -> str:
+        """A canonical key for de-duplication.
+
+        Arguments of commutative operators are sorted, so ``x0 + x1`` and
+        ``x1 + x0`` share a key. With ``constants=False`` (the default) all
+        constants read ``C`` (the skeleton); otherwise they are written with
+        ``digits`` significant digits.
+        """
+        pos = 0
+        cidx = 0
+
+        def walk() -> str:
+            nonlocal pos, cidx
+            tok = self.tokens[pos]
+            pos += 1
+            if tok == CONST:
+                value = self.constants[cidx]
+                cidx += 1
+                return f"{value:.{digits}g}" if constants else CONST
+            op = ops.OPERATORS.get(tok)
+            if op is None:
+                return tok
+            args = [walk() for _ in range(op.arity)]
+            if op.commutative:
+                args.sort()
+            return f"{tok}({','.join(args)})"
+
+        return walk()
+
+    # -- printing ------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"Expression({self.to_string(precision=6)!r})"
+
+    def __str__(self) -> str:
+        return self.to_string(precision=6)
+
+    def to_string(self, precision: int | None = None, names: Sequence[str] | None = None) -> str:
+        """Infix text in Python syntax that :meth:`parse` reads back.
+
+        ``precision`` is the number of significant digits of constants
+        (``None``: full precision, so that parsing gives the same values).
+        """
+        names = names if names is not None else self.variable_names
+        pos = 0
+        cidx = 0
+        # precedence: higher binds tighter
+        prec = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
+
+        def walk() -> tuple[str, int]:
+            nonlocal pos, cidx
+            tok = self.tokens[pos]
+            pos += 1
+            if tok == CONST:
+                value = self.constants[cidx]
+                cidx += 1
+                text = _format_constant(value, precision)
+                return (text, 3 if text.startswith("-") else 9)
+            if is_variable(tok):
+                i = variable_index(tok)
+                return (names[i] if names is not None and i < len(names) else tok, 9)
+            op = ops.OPERATORS[tok]
+            args = [walk() for _ in range(op.arity)]
+            if tok in ("add", "sub", "mul", "div"):
+                (a, pa), (b, pb) = args
+                p = prec[tok]
+                left = a if pa >= p else f"({a})"
+                # right operand of - and / needs brackets at equal precedence
+                right = b if (pb > p or (pb == p and tok in ("add", "mul"))) else f"({b})"
+                sep = f" {op.symbol} " if p == 1 else op.symbol
+                return (f"{left}{sep}{right}", p)
+            if tok == "pow":
+                (a, pa), (b, pb) = args
+                return (f"{a if pa > 4 else f'({a})'}**{b if pb > 4 else f'({b})'}", 4)
+            (a, pa), = args
+            if tok == "neg":
+                return (f"-{a if pa > 2 else f'({a})'}", 3)
+            if tok == "square":
+                return (f"{a if pa > 4 else f'({a})'}**2", 4)
+            if tok == "cube":
+                return (f"{a if pa > 4 else f'({a})'}**3", 4)
+            if tok == "inv":
+                return (f"1/{a if pa > 2 else f'({a})'}", 2)
+            return (f"{tok}({a})", 9)
+
+        return walk()[0]
+
+    # -- sympy -----------------------------------------------------------------------
+    def sympy(self, variable_names: Sequence[str] | None = None, exact_constants: bool = True,
+              symbols: dict | None = None) -> sympy.Expr:
+        """The formula as a sympy expression.
+
+        With ``exact_constants`` (the default), constants that equal a small
+        fraction, or one times π, to float precision become exact numbers.
+        ``symbols`` may map variable names to sympy symbols (to carry
+        assumptions such as positivity).
+        """
+        names = variable_names if variable_names is not None else self.variable_names
+        symbols = symbols or {}
+        pos = 0
+        cidx = 0
+
+        def symbol(i: int) -> sympy.Symbol:
+            name = names[i] if names is not None and i < len(names) else f"x{i}"
+            return symbols.get(name) or sympy.Symbol(name)
+
+        def walk() -> sympy.Expr:
+            nonlocal pos, cidx
+            tok = self.tokens[pos]
+            pos += 1
+            if tok == CONST:
+                value = float(self.constants[cidx])
+                cidx += 1
+                return constant_to_sympy(value) if exact_constants else sympy.Float(value, 15)
+            if is_variable(tok):
+                return symbol(variable_index(tok))
+            op = ops.OPERATORS[tok]
+            args = [walk() for _ in range(op.arity)]
+            return op.sympy_fn(*args)
+
+        return walk()
+
+    def latex(self, variable_names: Sequence[str] | None = None, precision: int = 4) -> str:
+        """LaTeX for the formula, constants shown with ``precision`` digits."""
+        expr = self.sympy(variable_names)
+        expr = expr.xreplace({f: sympy.Float(f, precision) for f in expr.atoms(sympy.Float)})
+        return sympy.latex(expr)
+
+    # -- numerical evaluation ----------------------------------------------------------
+    def evaluate(self, X) -> np.ndarray:
+        """Evaluate on the rows of ``X`` ([n_samples, n_features]) in float64.
+
+        Out-of-domain values give NaN or inf, never an exception.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X.reshape(-1, 1)
+        if self.n_variables > X.shape[1]:
+            raise ValueError(f"expression uses x{self.n_variables - 1} but X has "
+                             f"{X.shape[1]} columns")
+        n = X.shape[0]
+        pos = 0
+        cidx = 0
+
+        def walk() -> np.ndarray:
+            nonlocal pos, cidx
+            tok = self.tokens[pos]
+            pos += 1
+            if tok == CONST:
+                value = self.constants[cidx]
+                cidx += 1
+                return np.full(n, value)
+            if is_variable(tok):
+                return X[:, variable_index(tok)]
+            op = ops.OPERATORS[tok]
+            args = [walk() for _ in range(op.arity)]
+            return op.numpy_fn(*args)
+
+        with np.errstate(all="ignore"):
+            out = walk()
+        return np.broadcast_to(np.asarray(out, dtype=np.float64), (n,)).copy()
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"tokens": list(self.tokens), "constants": [float(c) for c in self.constants],
+                "variable_names": list(self.variable_names) if self.variable_names else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Expression":
+        return cls(data["tokens"], data.get("constants"), data.get("variable_names"))
+
+    # -- construction from text --------------------------------------------------------------
+    @classmethod
+    def parse(cls, text: str, variable_names: Sequence[str] | None = None) -> "Expression":
+        """Read a formula in Python/numpy syntax.
+
+        Variables are ``x0, x1, ...`` or the given ``variable_names``.
+        Numbers and ``pi``/``e`` become constants; arithmetic on literals is
+        folded (``2*pi`` is one constant). Functions are operator names or
+        aliases, plus ``pow(a, b)``, ``div(a, b)``, ``cot``, ``sec``, ``csc``.
+        ``^`` means power.
+
+        Raises
+        ------
+        ValueError
+            On a syntax error, an unknown name or an unknown function.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("cannot parse an empty formula")
+        try:
+            tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
+        except SyntaxError as exc:
+            raise ValueError(f"cannot parse formula {text!r}: {exc.msg}") from None
+        builder = _Builder(variable_names)
+        node = builder.visit(tree.body)
+        return builder.finish(node, variable_names)
+
+    @classmethod
+    def from_sympy(cls, expr, variable_names: Sequence[str] | None = None) -> "Expression":
+        """Convert a sympy expression.
+
+        Symbols map to variables by ``variable_names`` (or ``x<i>`` names);
+        numbers become constants. Sums become chains of ``add``/``sub``,
+        products of ``mul``/``div``, and integer powers 2, 3, 1/2 and -1
+        ``square``, ``cube``, ``sqrt`` and ``inv``.
+        """
+        builder = _Builder(variable_names)
+        node = builder.from_sympy(sympy.sympify(expr))
+        return builder.finish(node, variable_names)
+
+
+# ----------------------------------------------------------------------------
+# building expressions from Python syntax trees and sympy trees
+# ----------------------------------------------------------------------------
+# Intermediate nodes: ("C", value) | ("x", index) | (op_name, child, ...)
+
+_AST_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_NAMED_CONSTANTS = {"pi": math.pi, "e": math.e, "E": math.e}
+_SYMPY_FUNCS = {
+    sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.tanh: "tanh",
+    sympy.exp: "exp", sympy.log: "log", sympy.Abs: "abs", sympy.asin: "asin",
+    sympy.acos: "acos", sympy.atan: "atan", sympy.sinh: "sinh", sympy.cosh: "cosh",
+    sympy.harmonic: "harmonic",
+}
+
+
+class _Builder:
+    def __init__(self, variable_names: Sequence[str] | None):
+        self.names = list(variable_names) if variable_names is not None else None
+
+    # -- shared helpers --
+    def variable(self, name: str):
+        if self.names is not None:
+            if name in self.names:
+                return ("x", self.names.index(name))
+            if _VAR_RE.match(name) and name not in _NAMED_CONSTANTS:
+                raise ValueError(f"unknown variable {name!r}; variables are {self.names}")
+        m = _VAR_RE.match(name)
+        if m and self.names is None:
+            return ("x", int(m.group(1)))
+        if name in _NAMED_CONSTANTS:
+            return ("C", _NAMED_CONSTANTS[name])
+        raise ValueError(f"unknown variable {name!r}" + (
+            f"; variables are {self.names}" if self.names is not None else
+            "; pass variable_names or use x0, x1, ..."))
+
+    @staticmethod
+    def is_const(node) -> bool:
+        return node[0] == "C"
+
+    def apply(self, name: str, *args):
+        """Apply an operator, folding arithmetic on literal constants and
+        rewriting integer powers and 1/x to their own operators."""
+        if name == "pow":
+            base, exponent = args
+            if self.is_const(exponent) and not self.is_const(base):
+                p = exponent[1]
+                special = {2.0: "square", 3.0: "cube", 0.5: "sqrt", -1.0: "inv"}
+                if p in special:
+                    return (special[p], base)
+                if p == 1.0:
+                    return base
+        if name == "div" and self.is_const(args[0]) and args[0][1] == 1.0 and not self.is_const(args[1]):
+            return ("inv", args[1])
+        if name == "neg" and self.is_const(args[0]):
+            return ("C", -args[0][1])
+        if name in ("add", "sub", "mul", "div", "pow") and all(self.is_const(a) for a in args):
+            a, b = args[0][1], args[1][1]
+            with np.errstate(all="ignore"):
+                value = float(ops.OPERATORS[name].numpy_fn(np.float64(a), np.float64(b)))
+            if math.isfinite(value):
+                return ("C", value)
+        return (name, *args)
+
+    def finish(self, node, variable_names) -> Expression:
+        tokens: list[str] = []
+        consts: list[float] = []
+
+        def emit(n):
+            head = n[0]
+            if head == "C":
+                tokens.append(CONST)
+                consts.append(float(n[1]))
+            elif head == "x":
+                tokens.append(f"x{n[1]}")
+            else:
+                tokens.append(head)
+                for child in n[1:]:
+                    emit(child)
+
+        emit(node)
+        return Expression(tokens, consts, variable_names)
+
+    # -- Python syntax --
+    def visit(self, node):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise ValueError(f"unsupported literal {node.value!r}")
+            return ("C", float(node.value))
+        if isinstance(node, ast.Name):
+            return self.variable(node.id)
+        if isinstance(node, ast.UnaryOp):
+            operand = self.visit(node.operand)
+            if isinstance(node.op, ast.USub):
+                return self.apply("neg", operand)
+            if isinstance(node.op, ast.UAdd):
+                return operand
+            raise ValueError(f"unsupported unary operator {type(node.op).__name__}")
+        if isinstance(node, ast.BinOp):
+            name = _AST_BINOPS.get(type(node.op))
+            if name is None:
+                raise ValueError(f"unsupported operator {type(node.op).__name__}")
+            return self.apply(name, self.visit(node.left), self.visit(node.right))
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.keywords:
+                raise ValueError("only plain function calls like sin(x) are supported")
+            fname = node.func.id
+            args = [self.visit(a) for a in node.args]
+            if fname in ("cot", "sec", "csc"):
+                inner = {"cot": "tan", "sec": "cos", "csc": "sin"}[fname]
+                self._expect(fname, args, 1)
+                return ("inv", (inner, args[0]))
+            if fname == "sqr":
+                fname = "square"
+            try:
+                op = ops.get(fname)
+            except ValueError:
+                raise ValueError(f"unknown function {fname!r}") from None
+            self._expect(fname, args, op.arity)
+            return self.apply(op.name, *args)
+        raise ValueError(f"unsupported syntax: {ast.dump(node)[:60]}")
+
+    @staticmethod
+    def _expect(fname, args, n):
+        if len(args) != n:
+            raise ValueError(f"{fname} takes {n} argument(s), got {len(args)}")
+
+    # -- sympy trees --
+    def from_sympy(self, expr):
+        if expr.is_Number or expr in (sympy.pi, sympy.E) or expr.is_NumberSymbol:
+            if not expr.is_real:
+                raise ValueError(f"non-real constant {expr}")
+            return ("C", float(expr))
+        if expr.is_Symbol:
+            return self.variable(expr.name)
+        if expr.is_Add:
+            terms = list(expr.as_ordered_terms())
+            node = self.from_sympy(terms[0])
+            for term in terms[1:]:
+                coeff, rest = term.as_coeff_Mul()
+                if coeff.is_Number and coeff < 0:
+                    node = ("sub", node, self.from_sympy(-term))
+                else:
+                    node = ("add", node, self.from_sympy(term))
+            return node
+        if expr.is_Mul:
+            coeff, rest = expr.as_coeff_Mul()
+            if coeff == -1:
+                return ("neg", self.from_sympy(rest))
+            numer, denom = [], []
+            for factor in expr.as_ordered_factors():
+                if factor.is_Pow and factor.exp.is_Number and factor.exp < 0:
+                    denom.append(factor.base ** (-factor.exp))
+                elif factor.is_Rational and factor.q != 1 and not factor.is_Integer:
+                    # 3/4 as a whole constant; keep it in the numerator
+                    numer.append(factor)
+                else:
+                    numer.append(factor)
+            def product(factors):
+                node = self.from_sympy(factors[0])
+                for f in factors[1:]:
+                    node = ("mul", node, self.from_sympy(f))
+                return node
+            if not denom:
+                return product(numer)
+            denominator = product(denom)
+            if not numer:
+                return ("inv", denominator)
+            return ("div", product(numer), denominator)
+        if expr.is_Pow:
+            base, exponent = expr.base, expr.exp
+            if base == sympy.E:
+                return ("exp", self.from_sympy(exponent))
+            b = self.from_sympy(base)
+            if exponent.is_Number:
+                special = {2: "square", 3: "cube", sympy.Rational(1, 2): "sqrt", -1: "inv"}
+                for value, name in special.items():
+                    if exponent == value:
+                        return (name, b)
+                if exponent == sympy.Rational(-1, 2):
+                    return ("inv", ("sqrt", b))
+            return ("pow", b, self.from_sympy(exponent))
+        func = expr.func
+        if func in _SYMPY_FUNCS:
+            return (_SYMPY_FUNCS[func], *[self.from_sympy(a) for a in expr.args])
+        if func is sympy.cot:
+            return ("inv", ("tan", self.from_sympy(expr.args[0])))
+        if func is sympy.sec:
+            return ("inv", ("cos", self.from_sympy(expr.args[0])))
+        if func is sympy.csc:
+            return ("inv", ("sin", self.from_sympy(expr.args[0])))
+        raise ValueError(f"cannot convert {func} from sympy")

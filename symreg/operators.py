@@ -1,0 +1,186 @@
+"""The operator registry: one place that says what every operator is.
+
+Each operator has a token name, an arity, a complexity, and three forms of
+the same function (torch, numpy, sympy) plus its partial derivatives in
+torch, used by the forward-mode constant fitter.
+
+Domains are handled the same way everywhere: an operator outside its domain
+returns NaN or ±inf (``log(-1)`` is NaN, ``1/0`` is inf, ``exp(1000)`` is inf)
+and never raises. A candidate whose prediction is not finite gets an infinite
+loss; nothing else happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+import torch
+
+__all__ = [
+    "Operator",
+    "OPERATORS",
+    "DEFAULT_OPERATORS",
+    "resolve_operators",
+    "get",
+]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator of the expression language.
+
+    Attributes
+    ----------
+    name : str
+        The token used in prefix sequences (``"add"``, ``"sin"``).
+    arity : int
+        1 or 2.
+    complexity : int
+        What one node of this operator adds to an expression's complexity.
+    torch_fn, numpy_fn, sympy_fn : callable
+        The function in each library; all take ``arity`` positional arguments.
+    torch_partials : callable
+        ``(args, out) -> tuple`` of the partial derivatives with respect to each
+        argument, as torch tensors, used for forward-mode derivatives.
+    symbol : str or None
+        The infix symbol for binary operators that print infix (``+``).
+    commutative : bool
+        Whether the arguments may be swapped (used for canonical keys).
+    aliases : tuple of str
+        Other plain names a user may give (``"+"``, ``"plus"``).
+    """
+
+    name: str
+    arity: int
+    complexity: int
+    torch_fn: Callable = field(repr=False)
+    numpy_fn: Callable = field(repr=False)
+    sympy_fn: Callable = field(repr=False)
+    torch_partials: Callable = field(repr=False)
+    symbol: str | None = None
+    commutative: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def _np_harmonic(x):
+    from scipy.special import digamma
+
+    return digamma(x + 1.0) + np.euler_gamma
+
+
+def _sympy_pow(a, b):
+    return sympy.Pow(a, b)
+
+
+def _one(x):
+    return torch.ones_like(x)
+
+
+_EULER_GAMMA = float(np.euler_gamma)
+
+_SPECS: list[Operator] = [
+    # binary
+    Operator("add", 2, 1, torch.add, np.add, lambda a, b: a + b,
+             lambda args, out: (_one(args[0]), _one(args[1])),
+             symbol="+", commutative=True, aliases=("+", "plus")),
+    Operator("sub", 2, 1, torch.sub, np.subtract, lambda a, b: a - b,
+             lambda args, out: (_one(args[0]), -_one(args[1])),
+             symbol="-", aliases=("-", "minus")),
+    Operator("mul", 2, 1, torch.mul, np.multiply, lambda a, b: a * b,
+             lambda args, out: (args[1], args[0]),
+             symbol="*", commutative=True, aliases=("*", "times", "mult")),
+    Operator("div", 2, 1, torch.div, np.divide, lambda a, b: a / b,
+             lambda args, out: (1.0 / args[1], -out / args[1]),
+             symbol="/", aliases=("/", "divide")),
+    Operator("pow", 2, 1, torch.pow, np.power, _sympy_pow,
+             lambda args, out: (args[1] * torch.pow(args[0], args[1] - 1.0),
+                                out * torch.log(args[0])),
+             symbol="^", aliases=("^", "**", "power")),
+    # unary
+    Operator("neg", 1, 1, torch.neg, np.negative, lambda a: -a,
+             lambda args, out: (-_one(args[0]),)),
+    Operator("inv", 1, 1, torch.reciprocal, np.reciprocal, lambda a: 1 / a,
+             lambda args, out: (-out * out,)),
+    Operator("square", 1, 1, torch.square, np.square, lambda a: a**2,
+             lambda args, out: (2.0 * args[0],)),
+    Operator("cube", 1, 1, lambda a: a * a * a, lambda a: a * a * a, lambda a: a**3,
+             lambda args, out: (3.0 * args[0] * args[0],)),
+    Operator("sqrt", 1, 1, torch.sqrt, np.sqrt, sympy.sqrt,
+             lambda args, out: (0.5 / out,)),
+    Operator("exp", 1, 1, torch.exp, np.exp, sympy.exp,
+             lambda args, out: (out,)),
+    Operator("log", 1, 1, torch.log, np.log, sympy.log,
+             lambda args, out: (1.0 / args[0],), aliases=("ln",)),
+    Operator("sin", 1, 1, torch.sin, np.sin, sympy.sin,
+             lambda args, out: (torch.cos(args[0]),)),
+    Operator("cos", 1, 1, torch.cos, np.cos, sympy.cos,
+             lambda args, out: (-torch.sin(args[0]),)),
+    Operator("tan", 1, 1, torch.tan, np.tan, sympy.tan,
+             lambda args, out: (1.0 + out * out,)),
+    Operator("tanh", 1, 1, torch.tanh, np.tanh, sympy.tanh,
+             lambda args, out: (1.0 - out * out,)),
+    Operator("abs", 1, 1, torch.abs, np.abs, sympy.Abs,
+             lambda args, out: (torch.sign(args[0]),)),
+    Operator("asin", 1, 1, torch.asin, np.arcsin, sympy.asin,
+             lambda args, out: (torch.rsqrt(1.0 - args[0] * args[0]),), aliases=("arcsin",)),
+    Operator("acos", 1, 1, torch.acos, np.arccos, sympy.acos,
+             lambda args, out: (-torch.rsqrt(1.0 - args[0] * args[0]),), aliases=("arccos",)),
+    Operator("atan", 1, 1, torch.atan, np.arctan, sympy.atan,
+             lambda args, out: (1.0 / (1.0 + args[0] * args[0]),), aliases=("arctan",)),
+    Operator("sinh", 1, 1, torch.sinh, np.sinh, sympy.sinh,
+             lambda args, out: (torch.cosh(args[0]),)),
+    Operator("cosh", 1, 1, torch.cosh, np.cosh, sympy.cosh,
+             lambda args, out: (torch.sinh(args[0]),)),
+    # H(x) = digamma(x + 1) + Euler's gamma: the harmonic number, extended to reals.
+    Operator("harmonic", 1, 1, lambda a: torch.special.digamma(a + 1.0) + _EULER_GAMMA,
+             _np_harmonic, sympy.harmonic,
+             lambda args, out: (torch.special.polygamma(1, args[0] + 1.0),)),
+]
+
+OPERATORS: dict[str, Operator] = {op.name: op for op in _SPECS}
+
+_ALIASES: dict[str, str] = {}
+for _op in _SPECS:
+    _ALIASES[_op.name] = _op.name
+    for _alias in _op.aliases:
+        _ALIASES[_alias] = _op.name
+
+#: Suited to physics data: arithmetic, powers, roots, exp/log and trigonometry.
+DEFAULT_OPERATORS: tuple[str, ...] = (
+    "add", "sub", "mul", "div", "neg", "inv", "square", "cube", "sqrt",
+    "exp", "log", "sin", "cos",
+)
+
+
+def get(name: str) -> Operator:
+    """Return the operator called ``name`` (a token name or an alias).
+
+    Raises
+    ------
+    ValueError
+        If no operator has that name.
+    """
+    key = name.strip().lower()
+    if key not in _ALIASES:
+        known = ", ".join(sorted(OPERATORS))
+        raise ValueError(f"unknown operator {name!r}; known operators: {known}")
+    return OPERATORS[_ALIASES[key]]
+
+
+def resolve_operators(names: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Turn user-given operator names into registry names, in registry order.
+
+    ``None`` gives :data:`DEFAULT_OPERATORS`. A string is split on commas.
+    Duplicates are removed. Raises ``ValueError`` naming an unknown operator.
+    """
+    if names is None:
+        return DEFAULT_OPERATORS
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    chosen = {get(n).name for n in names}
+    if not chosen:
+        raise ValueError("operators: at least one operator is needed")
+    return tuple(op.name for op in _SPECS if op.name in chosen)
