@@ -1,0 +1,35 @@
+# Every target below does its own set-up: on a fresh machine with only python3 and make,
+# `make test` or `make example` creates .venv, installs symreg into it and then runs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test example bench-evaluator bench-constants clean-venv
+
+# torch is installed FIRST and with this exact pin. pyproject.toml leaves torch unpinned (users
+# bring their own build), so a plain `pip install -e .` would resolve the newest torch from
+# PyPI, whose Linux wheels pull in gigabytes of CUDA libraries. torch==2.13.0 is satisfied by
+# the CPU build (2.13.0+cpu) already on the development and CI machines, so it installs in
+# seconds and the editable install below then finds torch already satisfied.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+example: $(STAMP)
+	$(BIN)/symreg fit examples/data/kepler.csv --target period --time 20
+
+bench-evaluator: $(STAMP)
+	$(BIN)/python benchmarks/bench_evaluator.py
+
+bench-constants: $(STAMP)
+	$(BIN)/python benchmarks/bench_constants.py
+
+clean-venv:
+	rm -rf $(VENV)
