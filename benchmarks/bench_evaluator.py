@@ -1,0 +1,381 @@
+"""Benchmark: the symreg batch evaluator against a naive sympy/numpy loop.
+
+Measures, in one run on this machine:
+
+(a) candidates scored per second, from Expression objects to losses:
+    fresh random expressions at a few hundred points. symreg side:
+    ``evaluate_batch(exprs, X, y)`` (float32, compilation included, median of
+    a few repeats, each on a freshly generated set so no cache can help).
+    Naive side: per expression ``sympy.lambdify`` of
+    ``expr.sympy(exact_constants=False)`` with the "numpy" module, called on the
+    columns of X, MSE in numpy (float64); compilation included. The naive loop
+    is timed on a random subset of the same expressions and reported per
+    candidate. Target: symreg/naive >= 30x.
+
+(b) node·rows per second at many points: nodes are prefix tokens
+    (``len(expr.tokens)``, leaves included) times rows. symreg side:
+    ``evaluate_batch`` with ``y`` (losses), compilation included, with
+    ``share_subtrees=True`` and ``False``. With sharing, a shared node is
+    computed once but still counted, so the ``False`` figure is the
+    like-for-like per-node figure. Naive side: the same expressions already
+    lambdified (compilation not counted), each called on the points plus the
+    MSE in numpy. Target: symreg/naive >= 1x.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_evaluator.py [--n-exprs 10000] [--seed 0]
+        [--device cpu|cuda|auto] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # run from a checkout without an installed symreg
+    sys.path.insert(0, str(_ROOT))
+
+import sympy  # noqa: E402
+import torch  # noqa: E402
+
+from symreg.evaluate import compile_batch, evaluate_batch, resolve_device  # noqa: E402
+from symreg.generate import random_expressions  # noqa: E402
+
+N_FEATURES = 3
+MAX_TOKENS = 30
+TARGETS = {"a_candidates_ratio": 30.0, "b_node_rows_ratio": 1.0}
+
+
+# ----------------------------------------------------------------------------
+# data and machine
+# ----------------------------------------------------------------------------
+
+def make_data(n_points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """X uniform in [-3, 3]^3 and y = x0*sin(x1) + x2**2."""
+    X = rng.uniform(-3.0, 3.0, size=(n_points, N_FEATURES))
+    y = X[:, 0] * np.sin(X[:, 1]) + X[:, 2] ** 2
+    return X, y
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(device: torch.device, argv: list[str]) -> dict:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    info = {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join([os.path.relpath(sys.executable) if sys.executable else "python",
+                             os.path.relpath(__file__)] + list(argv)),
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": usable,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sympy": sympy.__version__,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+# ----------------------------------------------------------------------------
+# the naive side
+# ----------------------------------------------------------------------------
+
+_SYMBOLS = sympy.symbols(" ".join(f"x{i}" for i in range(N_FEATURES)))
+
+
+def naive_compile(expr):
+    """``sympy.lambdify`` of the expression, or None when sympy cannot print it
+    for numpy (e.g. a ``zoo`` that sympy folded out of ``C/(x0 - x0)``)."""
+    try:
+        return sympy.lambdify(_SYMBOLS, expr.sympy(exact_constants=False), modules="numpy")
+    except Exception:  # noqa: BLE001 - any failure is an infinite loss, like the evaluator's
+        return None
+
+
+def naive_loss(fn, cols, y: np.ndarray) -> float:
+    """MSE of a lambdified function on the columns; non-finite -> inf."""
+    if fn is None:
+        return float("inf")
+    with np.errstate(all="ignore"):
+        try:
+            pred = np.asarray(fn(*cols))
+        except Exception:  # noqa: BLE001
+            return float("inf")
+        if np.iscomplexobj(pred):  # sympy folded e.g. sqrt(-2) to a complex constant
+            if np.any(pred.imag != 0):
+                return float("inf")
+            pred = pred.real
+        mse = float(np.mean(np.square(pred - y)))
+    return mse if np.isfinite(mse) else float("inf")
+
+
+def naive_score(exprs, X, y) -> tuple[np.ndarray, int]:
+    """Compile and score each expression; returns losses and compile failures."""
+    cols = [X[:, i] for i in range(X.shape[1])]
+    out = np.empty(len(exprs))
+    failed = 0
+    for i, e in enumerate(exprs):
+        fn = naive_compile(e)
+        failed += fn is None
+        out[i] = naive_loss(fn, cols, y)
+    return out, failed
+
+
+# ----------------------------------------------------------------------------
+# timing helpers
+# ----------------------------------------------------------------------------
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def _agreement(a: np.ndarray, b: np.ndarray, rtol: float = 1e-2) -> float:
+    """Share of candidates on which two loss vectors agree (both inf, or close)."""
+    both_inf = ~np.isfinite(a) & ~np.isfinite(b)
+    both_fin = np.isfinite(a) & np.isfinite(b)
+    close = np.zeros_like(both_fin)
+    fa, fb = a[both_fin], b[both_fin]
+    close[both_fin] = np.abs(fa - fb) <= rtol * np.maximum(1.0, np.abs(fb))
+    return float(np.mean(both_inf | close)) if len(a) else 1.0
+
+
+# ----------------------------------------------------------------------------
+# the benchmark
+# ----------------------------------------------------------------------------
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n-exprs", type=int, default=10_000,
+                   help="(a) random expressions scored by symreg per repeat (default 10000)")
+    p.add_argument("--n-points", type=int, default=200, help="(a) points (default 200)")
+    p.add_argument("--naive-subset", type=int, default=1_000,
+                   help="(a) random subset of the same expressions timed on the naive side "
+                        "(default 1000)")
+    p.add_argument("--b-exprs", type=int, default=2_000,
+                   help="(b) expressions evaluated at many points (default 2000)")
+    p.add_argument("--b-points", type=int, default=10_000, help="(b) points (default 10000)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed repeats of the symreg side and of naive (b); median reported")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                   help="symreg device; 'auto' is CUDA when available, else CPU")
+    p.add_argument("--json", metavar="PATH", help="also write all figures to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="print nothing (for tests)")
+    return p.parse_args(argv)
+
+
+def run(args) -> dict:
+    dev = resolve_device(args.device)
+    rng = np.random.default_rng(args.seed)
+    warm = random_expressions(64, N_FEATURES, max_tokens=MAX_TOKENS, seed=args.seed + 999_983)
+
+    # ---------------------------------------------------------------- (a)
+    X, y = make_data(args.n_points, rng)
+    evaluate_batch(warm, X, y, device=dev)           # first torch call, imports
+    naive_score(warm[:16], X, y)                      # sympy printer / lambdify set-up
+
+    sets = [random_expressions(args.n_exprs, N_FEATURES, max_tokens=MAX_TOKENS,
+                               seed=args.seed + r) for r in range(args.repeats)]
+    sr_times, sr_losses = [], None
+    for r, exprs in enumerate(sets):
+        t, losses = _timed(lambda: evaluate_batch(exprs, X, y, device=dev))
+        sr_times.append(t)
+        if r == 0:
+            sr_losses = losses
+    sr_time = statistics.median(sr_times)
+    sr_rate = args.n_exprs / sr_time
+
+    exprs = sets[0]
+    k = min(args.naive_subset, args.n_exprs)
+    subset = np.sort(rng.choice(args.n_exprs, size=k, replace=False))
+    sub_exprs = [exprs[i] for i in subset]
+    nv_time, (nv_losses, nv_failed) = _timed(lambda: naive_score(sub_exprs, X, y))
+    nv_rate = k / nv_time
+    part_a = {
+        "n_exprs": args.n_exprs,
+        "n_points": args.n_points,
+        "mean_tokens": float(np.mean([len(e.tokens) for e in exprs])),
+        "finite_share": float(np.mean(np.isfinite(sr_losses))),
+        "symreg_seconds": sr_time,
+        "symreg_seconds_all": sr_times,
+        "symreg_candidates_per_s": sr_rate,
+        "naive_subset": k,
+        "naive_seconds": nv_time,
+        "naive_seconds_per_candidate": nv_time / k,
+        "naive_candidates_per_s": nv_rate,
+        "naive_compile_failures": int(nv_failed),
+        "loss_agreement": _agreement(sr_losses[subset], nv_losses),
+        "ratio": sr_rate / nv_rate,
+        "target_ratio": TARGETS["a_candidates_ratio"],
+    }
+    del sets
+
+    # ---------------------------------------------------------------- (b)
+    Xb, yb = make_data(args.b_points, rng)
+    bexprs = exprs[: min(args.b_exprs, len(exprs))]
+    if len(bexprs) < args.b_exprs:  # more than (a) generated: make more, same seed
+        bexprs = random_expressions(args.b_exprs, N_FEATURES, max_tokens=MAX_TOKENS, seed=args.seed)
+    tokens = np.array([len(e.tokens) for e in bexprs])
+    nodes = int(tokens.sum())
+    evaluate_batch(warm, Xb, yb, device=dev)
+
+    part_b: dict = {"n_exprs": len(bexprs), "n_points": args.b_points, "nodes": nodes,
+                    "node_rows": nodes * args.b_points}
+    for share in (True, False):
+        times = []
+        for _ in range(args.repeats):
+            t, _losses = _timed(lambda: evaluate_batch(bexprs, Xb, yb, device=dev,
+                                                       share_subtrees=share))
+            times.append(t)
+        key = f"symreg_share_{str(share).lower()}"
+        part_b[key + "_seconds"] = statistics.median(times)
+        part_b[key + "_seconds_all"] = times
+        part_b[key + "_node_rows_per_s"] = nodes * args.b_points / statistics.median(times)
+    # how much work sharing saves: operator nodes computed vs present (one compile, untimed)
+    leaves = int(sum(sum(1 for t in e.tokens if t == "C" or t.startswith("x")) for e in bexprs))
+    prog = compile_batch(bexprs, N_FEATURES, "cpu", share_subtrees=True)
+    part_b["operator_nodes"] = nodes - leaves
+    part_b["operator_nodes_computed_shared"] = int(
+        prog.n_rows - N_FEATURES - len(prog.const_values))
+
+    fns = [naive_compile(e) for e in bexprs]          # compilation not counted
+    ok = [i for i, f in enumerate(fns) if f is not None]
+    ok_fns = [fns[i] for i in ok]
+    nv_nodes = int(tokens[ok].sum())
+    cols = [Xb[:, i] for i in range(N_FEATURES)]
+    naive_loss(ok_fns[0], cols, yb) if ok_fns else None  # warm-up
+    times = []
+    for _ in range(args.repeats):
+        t, _ = _timed(lambda: [naive_loss(f, cols, yb) for f in ok_fns])
+        times.append(t)
+    part_b["naive_seconds"] = statistics.median(times)
+    part_b["naive_seconds_all"] = times
+    part_b["naive_exprs_evaluated"] = len(ok)
+    part_b["naive_nodes"] = nv_nodes
+    part_b["naive_node_rows_per_s"] = nv_nodes * args.b_points / statistics.median(times)
+    part_b["ratio_share_false"] = (part_b["symreg_share_false_node_rows_per_s"]
+                                   / part_b["naive_node_rows_per_s"])
+    part_b["ratio_share_true"] = (part_b["symreg_share_true_node_rows_per_s"]
+                                  / part_b["naive_node_rows_per_s"])
+    part_b["target_ratio"] = TARGETS["b_node_rows_ratio"]
+    return {"a": part_a, "b": part_b}
+
+
+# ----------------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------------
+
+def _f(x: float) -> str:
+    """Compact human number."""
+    if x >= 1e6:
+        return f"{x:.3g}".replace("e+0", "e").replace("e+", "e")
+    if x >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def format_report(res: dict) -> str:
+    m, a, b = res["machine"], res["a"], res["b"]
+    dtype = "float32"
+    lines = [
+        "symreg batch-evaluator benchmark",
+        f"date     : {m['date']}",
+        f"command  : {m['command']}",
+        f"machine  : {m['cpu_model']}, {m['cpu_cores']} cores ({m['cpu_cores_usable']} usable)"
+        + (f", GPU {m['gpu']}" if "gpu" in m else ""),
+        f"software : python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
+        f"numpy {m['numpy']}, sympy {m['sympy']}",
+        f"device   : {m['device']} (symreg side, {dtype}); naive side: numpy float64 on the CPU",
+        "",
+        f"(a) candidates scored per second, Expression -> loss, {a['n_points']} points, "
+        f"compilation included",
+        f"    random expressions: 3 features, <= {MAX_TOKENS} tokens, mean "
+        f"{a['mean_tokens']:.1f} tokens; {100 * a['finite_share']:.0f}% finite losses",
+        f"    {'side':<44}{'candidates':>11}{'seconds':>10}{'candidates/s':>15}",
+        f"    {'symreg evaluate_batch (median of ' + str(len(a['symreg_seconds_all'])) + ')':<44}"
+        f"{a['n_exprs']:>11,}{a['symreg_seconds']:>10.3f}{_f(a['symreg_candidates_per_s']):>15}",
+        f"    {'naive sympy.lambdify + numpy MSE':<44}"
+        f"{a['naive_subset']:>11,}{a['naive_seconds']:>10.3f}{_f(a['naive_candidates_per_s']):>15}",
+        f"    naive: {1e3 * a['naive_seconds_per_candidate']:.2f} ms per candidate; "
+        f"{a['naive_compile_failures']} could not be lambdified (scored inf); "
+        f"losses agree with symreg on {100 * a['loss_agreement']:.1f}% of the subset",
+        "    (differences: sympy rewrites sqrt(x)**2 -> x, exp(log(x)) -> x, x - x -> 0, removing "
+        "domain errors; float32 vs float64 overflow)",
+        f"    ratio symreg/naive: {a['ratio']:,.0f}x   (target >= {a['target_ratio']:.0f}x: "
+        f"{'met' if a['ratio'] >= a['target_ratio'] else 'NOT met'})",
+        "",
+        f"(b) node·rows per second, {b['n_points']:,} points, {b['n_exprs']:,} expressions, "
+        f"losses (nodes = prefix tokens, leaves included)",
+        f"    {'side':<44}{'nodes':>11}{'seconds':>10}{'node·rows/s':>15}",
+        f"    {'symreg share_subtrees=True  (compile incl.)':<44}{b['nodes']:>11,}"
+        f"{b['symreg_share_true_seconds']:>10.3f}{_f(b['symreg_share_true_node_rows_per_s']):>15}",
+        f"    {'symreg share_subtrees=False (compile incl.)':<44}{b['nodes']:>11,}"
+        f"{b['symreg_share_false_seconds']:>10.3f}"
+        f"{_f(b['symreg_share_false_node_rows_per_s']):>15}",
+        f"    {'naive lambdified numpy (compile NOT incl.)':<44}{b['naive_nodes']:>11,}"
+        f"{b['naive_seconds']:>10.3f}{_f(b['naive_node_rows_per_s']):>15}",
+        f"    sharing: {b['operator_nodes_computed_shared']:,} of {b['operator_nodes']:,} operator "
+        f"nodes computed; shared nodes are computed once but counted every time,",
+        "    so share_subtrees=False is the like-for-like per-node figure.",
+        f"    naive: {b['naive_exprs_evaluated']:,} of {b['n_exprs']:,} expressions lambdified; "
+        "sympy's automatic simplification may drop nodes it then never computes.",
+        f"    ratio symreg/naive, share_subtrees=False: {b['ratio_share_false']:.2f}x   "
+        f"(target >= {b['target_ratio']:.0f}x: "
+        f"{'met' if b['ratio_share_false'] >= b['target_ratio'] else 'NOT met'})",
+        f"    ratio symreg/naive, share_subtrees=True : {b['ratio_share_true']:.2f}x",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; returns all figures (and writes --json when given)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        msg = "skipped: --device cuda was asked for but CUDA is not available on this machine"
+        if not args.quiet:
+            print(msg)
+        return {"skipped": msg}
+    res = {"machine": machine_info(resolve_device(args.device), argv)}
+    res.update(run(args))
+    res["settings"] = {k: v for k, v in vars(args).items() if k not in ("json", "quiet")}
+    if not args.quiet:
+        print(format_report(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        if not args.quiet:
+            print(f"\nfigures written to {args.json}")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Hall of fame, Pareto front and model selection.
+
+The hall of fame keeps the best expression found at each complexity. Its
+Pareto front is the subset where each step up in complexity buys a lower
+loss. Model selection follows PySR's conventions:
+
+* ``"accuracy"``: the lowest loss;
+* ``"score"``: the highest score, where ``score_i = -Δ ln(loss) / Δ complexity``
+  between a front member and its simpler neighbour (0 for the simplest);
+* ``"best"``: the highest score among members with loss ≤ 1.5 × the lowest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .expression import Expression
+
+__all__ = ["Candidate", "HallOfFame", "front_scores", "select_model", "MODEL_SELECTIONS"]
+
+MODEL_SELECTIONS = ("best", "accuracy", "score")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    expr: Expression
+    loss: float
+    complexity: int
+
+
+class HallOfFame:
+    """Best expression per complexity, up to ``maxsize``.
+
+    Parameters
+    ----------
+    maxsize : int
+        Largest complexity kept.
+    loss_floor : float
+        Losses below this count as exact: they are raised to it, so that
+        round-off never makes a larger formula look better than an exact
+        smaller one.
+    """
+
+    def __init__(self, maxsize: int, loss_floor: float = 0.0):
+        self.maxsize = int(maxsize)
+        self.loss_floor = float(loss_floor)
+        self._best: dict[int, Candidate] = {}
+        self._keys: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._best)
+
+    def effective(self, loss: float) -> float:
+        return max(float(loss), self.loss_floor)
+
+    def update(self, exprs: Iterable[Expression], losses: Iterable[float]) -> int:
+        """Offer candidates; returns how many entries improved."""
+        improved = 0
+        for expr, loss in zip(exprs, losses):
+            loss = float(loss)
+            if not np.isfinite(loss):
+                continue
+            c = expr.complexity
+            if c > self.maxsize:
+                continue
+            cur = self._best.get(c)
+            if cur is None or loss < cur.loss:
+                self._best[c] = Candidate(expr, loss, c)
+                improved += 1
+        return improved
+
+    def candidates(self) -> list[Candidate]:
+        """All entries, by complexity."""
+        return [self._best[c] for c in sorted(self._best)]
+
+    def front(self) -> list[Candidate]:
+        """Pareto front: by complexity, each strictly better than all simpler ones."""
+        out: list[Candidate] = []
+        best = np.inf
+        for cand in self.candidates():
+            eff = self.effective(cand.loss)
+            if eff < best:
+                out.append(cand)
+                best = eff
+        return out
+
+    def best_loss(self) -> float:
+        return min((c.loss for c in self._best.values()), default=np.inf)
+
+
+def front_scores(losses: Sequence[float], complexities: Sequence[int], loss_floor: float = 0.0) -> np.ndarray:
+    """``-Δ ln(loss) / Δ complexity`` against the simpler neighbour; 0 for the first."""
+    losses = np.maximum(np.asarray(losses, dtype=np.float64), max(loss_floor, np.finfo(float).tiny))
+    comp = np.asarray(complexities, dtype=np.float64)
+    scores = np.zeros(len(losses))
+    if len(losses) > 1:
+        scores[1:] = -np.diff(np.log(losses)) / np.maximum(np.diff(comp), 1.0)
+    return scores
+
+
+def select_model(losses: Sequence[float], complexities: Sequence[int], method: str = "best",
+                 loss_floor: float = 0.0) -> int:
+    """Index of the chosen front member (see the module docstring)."""
+    if method not in MODEL_SELECTIONS:
+        raise ValueError(f"model_selection must be one of {MODEL_SELECTIONS}, got {method!r}")
+    if len(losses) == 0:
+        raise ValueError("no candidates to select from")
+    eff = np.maximum(np.asarray(losses, dtype=np.float64), loss_floor)
+    if method == "accuracy":
+        return int(np.argmin(eff))
+    scores = front_scores(losses, complexities, loss_floor)
+    if method == "score":
+        return int(np.argmax(scores))
+    ok = eff <= 1.5 * eff.min()
+    return int(np.argmax(np.where(ok, scores, -np.inf)))

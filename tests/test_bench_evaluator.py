@@ -1,0 +1,59 @@
+"""The evaluator benchmark script runs end to end (tiny sizes; this checks that
+it runs and reports sensible figures, not how fast anything is)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_evaluator.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_evaluator", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_bench_evaluator_runs_with_tiny_sizes(tmp_path):
+    bench = _load()
+    out = tmp_path / "bench.json"
+    res = bench.main(["--n-exprs", "200", "--naive-subset", "50", "--b-exprs", "100",
+                      "--b-points", "1000", "--repeats", "1", "--device", "cpu",
+                      "--json", str(out), "--quiet"])
+
+    assert {"machine", "a", "b", "settings"} <= set(res)
+    for key in ("date", "command", "cpu_model", "cpu_cores", "torch", "device", "torch_threads"):
+        assert key in res["machine"], key
+    assert res["machine"]["device"] == "cpu"
+
+    a = res["a"]
+    assert a["n_exprs"] == 200 and a["naive_subset"] == 50
+    for key in ("symreg_candidates_per_s", "naive_candidates_per_s", "ratio",
+                "symreg_seconds", "naive_seconds"):
+        assert a[key] > 0, key
+    assert 0.0 <= a["loss_agreement"] <= 1.0
+
+    b = res["b"]
+    assert b["n_exprs"] == 100 and b["n_points"] == 1000 and b["nodes"] > 0
+    for key in ("symreg_share_true_node_rows_per_s", "symreg_share_false_node_rows_per_s",
+                "naive_node_rows_per_s", "ratio_share_false", "ratio_share_true"):
+        assert b[key] > 0, key
+    assert 0 < b["operator_nodes_computed_shared"] <= b["operator_nodes"]
+
+    assert json.loads(out.read_text())["a"]["n_exprs"] == 200
+    assert "candidates scored per second" in bench.format_report(res)
+
+
+@pytest.mark.slow
+def test_bench_evaluator_cuda_skips_without_gpu():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present; the skip path is not reachable")
+    res = _load().main(["--device", "cuda", "--quiet"])
+    assert "skipped" in res
