@@ -118,8 +118,11 @@ class _Stage:
     op: ops.Operator
     out: torch.Tensor       # rows written
     args: tuple[torch.Tensor, ...]  # rows read, one tensor per argument
-    # subset (positions within this stage) whose subtree holds a constant
+    # subset (positions within this stage) whose subtree holds a constant,
+    # with the tangent rows of those outputs and of their arguments
     const_sel: torch.Tensor | None
+    tan_out: torch.Tensor | None = None
+    tan_args: tuple[torch.Tensor, ...] = ()
 
 
 @dataclass
@@ -152,6 +155,10 @@ class Program:
     stages: list
     device: torch.device
     n_nodes: int  # operator nodes before sharing (for throughput reports)
+    # tangents are kept only for rows that depend on a constant; row 0 of the
+    # tangent buffer is all zeros and stands for every other row
+    n_tangent_rows: int = 1
+    root_tangent: torch.Tensor | None = None
 
     # -- running ---------------------------------------------------------------
     def values(self, X: torch.Tensor, constants: torch.Tensor | None = None) -> torch.Tensor:
@@ -169,10 +176,13 @@ class Program:
         buf = self._buffer(X, constants)
         n = X.shape[0]
         K = max(self.max_constants, 1)
-        tan = torch.zeros(self.n_rows, K, n, dtype=X.dtype, device=X.device)
-        if len(self.const_values):
-            rows = torch.arange(len(self.const_values), device=X.device) + self.n_features
+        tan = torch.empty(self.n_tangent_rows, K, n, dtype=X.dtype, device=X.device)
+        tan[0] = 0.0
+        nc = len(self.const_values)
+        if nc:
+            rows = torch.arange(1, nc + 1, device=X.device)
             slots = torch.as_tensor(self.const_slot, device=X.device)
+            tan[1: nc + 1] = 0.0
             tan[rows, slots] = 1.0
         for stage in self.stages:
             args = [buf.index_select(0, a) for a in stage.args]
@@ -184,11 +194,11 @@ class Program:
             sub_args = [a.index_select(0, sel) for a in args]
             partials = stage.op.torch_partials(sub_args, out.index_select(0, sel))
             acc = None
-            for p, rows in zip(partials, stage.args):
-                term = p.unsqueeze(1) * tan.index_select(0, rows.index_select(0, sel))
+            for p, rows in zip(partials, stage.tan_args):
+                term = p.unsqueeze(1) * tan.index_select(0, rows)
                 acc = term if acc is None else acc + term
-            tan.index_copy_(0, stage.out.index_select(0, sel), acc)
-        return buf.index_select(0, self.roots), tan.index_select(0, self.roots)
+            tan.index_copy_(0, stage.tan_out, acc)
+        return buf.index_select(0, self.roots), tan.index_select(0, self.root_tangent)
 
     def _buffer(self, X: torch.Tensor, constants: torch.Tensor | None) -> torch.Tensor:
         n = X.shape[0]
@@ -309,8 +319,16 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
     new_index[:base] = np.arange(base)
     new_index[kept_ops] = base + np.arange(kept_ops.size)
     remap = new_index[canon]
+    canon_roots = canon[roots]
     roots = remap[roots]
 
+    # tangent rows: constants first (1..n_const), then kept operator rows that
+    # depend on a constant; everything else reads the zero row 0
+    tangent_index = np.zeros(n_rows, dtype=np.int64)
+    tangent_index[n_features: base] = 1 + np.arange(n_const)
+    dep_ops = kept_ops[has_const[kept_ops]]
+    tangent_index[dep_ops] = 1 + n_const + np.arange(dep_ops.size)
+    tangent_of = tangent_index[canon]  # through sharing, as rows are
     stages: list[_Stage] = []
     if kept_ops.size:
         h = height[kept_ops]
@@ -326,10 +344,17 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
             if op.arity == 2:
                 args.append(torch.as_tensor(remap[child2[group]], device=device))
             hc = has_const[group]
-            const_sel = None
             if hc.any():
-                const_sel = torch.as_tensor(np.nonzero(hc)[0], device=device)
-            stages.append(_Stage(op, out, tuple(args), const_sel))
+                dep = group[hc]
+                tan_args = [torch.as_tensor(tangent_of[child1[dep]], device=device)]
+                if op.arity == 2:
+                    tan_args.append(torch.as_tensor(tangent_of[child2[dep]], device=device))
+                stages.append(_Stage(op, out, tuple(args),
+                                     torch.as_tensor(np.nonzero(hc)[0], device=device),
+                                     torch.as_tensor(tangent_index[dep], device=device),
+                                     tuple(tan_args)))
+            else:
+                stages.append(_Stage(op, out, tuple(args), None))
 
     return Program(
         n_features=n_features,
@@ -342,6 +367,8 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
         stages=stages,
         device=device,
         n_nodes=total,
+        n_tangent_rows=1 + n_const + dep_ops.size,
+        root_tangent=torch.as_tensor(tangent_of[canon_roots], device=device),
     )
 
 

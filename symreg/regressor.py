@@ -1,0 +1,287 @@
+"""SymbolicRegressor: the scikit-learn estimator that runs a whole fit."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import operators as ops
+from .evaluate import LOSSES, evaluate_batch, resolve_device
+from .expression import Expression
+from .pareto import MODEL_SELECTIONS, HallOfFame, front_scores, select_model
+from .search.engine import SearchConfig, SearchProgress
+from .search.pool import run_search
+
+__all__ = ["SymbolicRegressor"]
+
+MIN_SAMPLES = 5
+
+
+class SymbolicRegressor(RegressorMixin, BaseEstimator):
+    """Find closed-form formulas that fit the data.
+
+    The search combines cheap structure tests (power laws, sparse
+    polynomials), exhaustive enumeration of small expressions and an
+    evolutionary refinement, all scored by a batch evaluator (CUDA when
+    available), with batched constant fitting. The result is a Pareto front of
+    formulas from simplest to most accurate, in :attr:`equations_`.
+
+    Parameters
+    ----------
+    operators : list of str or str, optional
+        Operator names or aliases, e.g. ``["+", "*", "/", "sin", "exp"]`` or
+        ``"+,*,/,sin"``. ``None``: :data:`symreg.operators.DEFAULT_OPERATORS`.
+    maxsize : int, default=30
+        Largest complexity (number of nodes) of a formula.
+    time_budget : float, default=60
+        Wall-clock seconds for the search.
+    max_evals : int, optional
+        Stop after about this many candidate evaluations. With a large
+        ``time_budget`` this makes a fit reproducible: the same seed gives the
+        same result on the CPU.
+    random_state : int, optional
+        Seed. ``None`` draws one.
+    n_jobs : int, default=1
+        Search worker processes.
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or ``None``/``"auto"`` (CUDA when available).
+    model_selection : {"best", "accuracy", "score"}, default="best"
+        How :attr:`best_index_` is chosen from the front (see
+        :mod:`symreg.pareto`).
+    loss : {"mse", "mae", "huber", "logcosh"} or callable, default="mse"
+        Loss reported in :attr:`equations_` and used to build the front and
+        select the model. Constants are always fitted by least squares.
+    guesses : list of str or Expression, optional
+        Formulas to start from (parsed with the variable names).
+    population_size : int, default=600
+        Population of the evolutionary phase.
+    drop_nonfinite : bool, default=False
+        Drop rows with NaN or inf instead of rejecting the data.
+
+    Attributes
+    ----------
+    equations_ : pandas.DataFrame
+        The Pareto front: ``complexity``, ``loss``, ``score``, ``equation``,
+        ``sympy`` and ``expression`` (an :class:`Expression`).
+    best_index_ : int
+        Row of :attr:`equations_` chosen by ``model_selection``.
+    best_ : Expression
+        The chosen formula.
+    hall_of_fame_ : HallOfFame
+        Best formula at every complexity (on the least-squares loss).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Present when X had string column names.
+    variable_names_ : list of str
+    n_evals_ : int
+        Candidates evaluated.
+    search_time_ : float
+        Seconds spent searching.
+    interrupted_ : bool
+        Whether the fit was stopped with Ctrl-C (the best so far is kept).
+    """
+
+    def __init__(
+        self,
+        operators: Sequence[str] | str | None = None,
+        maxsize: int = 30,
+        time_budget: float = 60.0,
+        max_evals: int | None = None,
+        random_state: int | None = None,
+        n_jobs: int = 1,
+        device: str | None = None,
+        model_selection: str = "best",
+        loss: str | Callable = "mse",
+        guesses: Sequence[str | Expression] | None = None,
+        population_size: int = 600,
+        drop_nonfinite: bool = False,
+    ):
+        self.operators = operators
+        self.maxsize = maxsize
+        self.time_budget = time_budget
+        self.max_evals = max_evals
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.device = device
+        self.model_selection = model_selection
+        self.loss = loss
+        self.guesses = guesses
+        self.population_size = population_size
+        self.drop_nonfinite = drop_nonfinite
+
+    # ------------------------------------------------------------------------
+    def _check_params(self) -> tuple[str, ...]:
+        operators = ops.resolve_operators(self.operators)
+        if not isinstance(self.maxsize, (int, np.integer)) or self.maxsize < 1:
+            raise ValueError(f"maxsize must be an integer >= 1 (the size of one variable), got {self.maxsize!r}")
+        if not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
+            raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
+        if self.max_evals is not None and self.max_evals < 1:
+            raise ValueError(f"max_evals must be >= 1, got {self.max_evals!r}")
+        if not isinstance(self.n_jobs, (int, np.integer)) or self.n_jobs < 1:
+            raise ValueError(f"n_jobs must be an integer >= 1, got {self.n_jobs!r}")
+        if self.model_selection not in MODEL_SELECTIONS:
+            raise ValueError(f"model_selection must be one of {MODEL_SELECTIONS}, got {self.model_selection!r}")
+        if not callable(self.loss) and self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; known losses: {', '.join(LOSSES)}")
+        resolve_device(self.device)
+        return operators
+
+    def _validate_input(self, X, y, sample_weight, variable_names):
+        if isinstance(X, pd.DataFrame):
+            bad = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+                   or pd.api.types.is_bool_dtype(X[c])]
+            if bad:
+                raise ValueError(f"non-numeric column(s) in X: {', '.join(bad)}")
+        if isinstance(y, (pd.DataFrame, pd.Series)) and not all(
+                pd.api.types.is_numeric_dtype(t) for t in np.atleast_1d(getattr(y, "dtypes", y.dtype))):
+            raise ValueError("y must be numeric")
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64,
+                             ensure_all_finite=not self.drop_nonfinite,
+                             ensure_min_samples=1)
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim != 1:
+            raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if w.shape[0] != X.shape[0]:
+                raise ValueError(f"sample_weight has {w.shape[0]} values but X has {X.shape[0]} rows")
+            if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+                raise ValueError("sample_weight must be finite, non-negative and not all zero")
+        if self.drop_nonfinite:
+            keep = np.isfinite(X).all(axis=1) & np.isfinite(y)
+            if w is not None:
+                keep &= np.isfinite(w)
+            X, y = X[keep], y[keep]
+            w = None if w is None else w[keep]
+        if X.shape[0] < MIN_SAMPLES:
+            raise ValueError(f"need at least {MIN_SAMPLES} samples to fit, got {X.shape[0]}")
+        names = self._variable_names(X.shape[1], variable_names)
+        return X, y, w, names
+
+    def _variable_names(self, n_features: int, variable_names) -> list[str]:
+        if variable_names is None:
+            if hasattr(self, "feature_names_in_"):
+                variable_names = [str(c) for c in self.feature_names_in_]
+            else:
+                return [f"x{i}" for i in range(n_features)]
+        names = [str(v) for v in variable_names]
+        if len(names) != n_features:
+            raise ValueError(f"variable_names has {len(names)} names but X has {n_features} columns")
+        if len(set(names)) != len(names):
+            raise ValueError("variable_names must be unique")
+        return names
+
+    # ------------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None, variable_names: Sequence[str] | None = None,
+            callback: Callable[[SearchProgress], None] | None = None) -> "SymbolicRegressor":
+        """Search for formulas that map X to y.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Column names of a DataFrame become the variable names.
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+        variable_names : list of str, optional
+        callback : callable, optional
+            Called with a :class:`~symreg.search.engine.SearchProgress` now
+            and then (single worker only).
+
+        Returns
+        -------
+        self
+        """
+        operators = self._check_params()
+        X, y, w, names = self._validate_input(X, y, sample_weight, variable_names)
+        self.variable_names_ = names
+        seed = (int(np.random.SeedSequence().generate_state(1)[0]) if self.random_state is None
+                else int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
+                if not isinstance(self.random_state, (int, np.integer)) else int(self.random_state))
+        seeds = [g if isinstance(g, Expression) else Expression.parse(g, names) for g in (self.guesses or [])]
+        config = SearchConfig(
+            operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
+            max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
+            population_size=int(self.population_size), n_offspring=int(self.population_size),
+        )
+        result = run_search(X, y, config, n_jobs=int(self.n_jobs), sample_weight=w, seeds=seeds,
+                            callback=callback)
+        self.hall_of_fame_ = result.hall_of_fame
+        self.n_evals_ = result.n_evals
+        self.search_time_ = result.elapsed
+        self.interrupted_ = result.interrupted
+        self._build_table(X, y, w)
+        return self
+
+    def _build_table(self, X, y, w) -> None:
+        cands = self.hall_of_fame_.candidates()
+        if not cands:
+            # nothing finite was found: fall back to the mean
+            mean = float(np.average(y, weights=w))
+            const = Expression(["C"], [mean])
+            self.hall_of_fame_.update([const], [float(np.average((y - mean) ** 2, weights=w))])
+            cands = self.hall_of_fame_.candidates()
+        exprs = [c.expr.with_names(self.variable_names_) for c in cands]
+        if self.loss == "mse":
+            losses = np.array([c.loss for c in cands])
+        else:
+            losses = evaluate_batch(exprs, X, y, sample_weight=w, loss=self.loss, dtype=torch.float64,
+                                    device=resolve_device(self.device))
+        # the Pareto front under the reported loss
+        hof = HallOfFame(self.maxsize, loss_floor=self.hall_of_fame_.loss_floor)
+        hof.update(exprs, losses)
+        front = hof.front()
+        comp = [c.complexity for c in front]
+        loss = [c.loss for c in front]
+        scores = front_scores(loss, comp, hof.loss_floor)
+        self.equations_ = pd.DataFrame({
+            "complexity": comp,
+            "loss": loss,
+            "score": scores,
+            "equation": [str(c.expr) for c in front],
+            "sympy": [c.expr.sympy() for c in front],
+            "expression": [c.expr for c in front],
+        })
+        self.best_index_ = select_model(loss, comp, self.model_selection, hof.loss_floor)
+        self.best_ = front[self.best_index_].expr
+
+    # ------------------------------------------------------------------------
+    def _expression(self, index: int | None) -> Expression:
+        check_is_fitted(self, "equations_")
+        if index is None:
+            return self.best_
+        if not 0 <= index < len(self.equations_):
+            raise IndexError(f"equation index {index} out of range 0..{len(self.equations_) - 1}")
+        return self.equations_["expression"].iloc[index]
+
+    def predict(self, X, index: int | None = None) -> np.ndarray:
+        """Predictions of the chosen formula (or row ``index`` of the front)."""
+        expr = self._expression(index)
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
+        return expr.evaluate(X)
+
+    def sympy(self, index: int | None = None):
+        """The chosen formula (or row ``index``) as a sympy expression."""
+        return self._expression(index).sympy()
+
+    def latex(self, index: int | None = None, precision: int = 4) -> str:
+        """The chosen formula (or row ``index``) as LaTeX."""
+        return self._expression(index).latex(precision=precision)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        base = super().__repr__(N_CHAR_MAX)
+        if hasattr(self, "best_"):
+            return f"{base}\n  best: {self.best_}"
+        return base

@@ -1,0 +1,382 @@
+"""One search worker: cheap structure, exhaustive small expressions, then
+evolutionary refinement, all scored through the batch evaluator.
+
+Phases, inside one time budget:
+
+1. **Seeds and cheap structure**: expressions handed in (proposers, user
+   guesses), power laws and sparse polynomials; constants fitted in one batch.
+2. **Exhaustive enumeration** of every small expression (pruned by
+   equivalence on probe points), best of each size scored on the data.
+3. **Evolution**: a population refined by mutations and crossover. Every
+   generation is scored in one evaluator call with closed-form linear
+   scaling; candidates that would improve the hall of fame get their
+   constants fitted (batched Levenberg–Marquardt) before they enter it.
+4. **Polish**: the Pareto front is simplified and its constants snapped to
+   nice values where the loss holds.
+
+Ctrl-C at any point ends the current phase and returns the best so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..constants import fit_constants
+from ..evaluate import evaluate_batch
+from ..expression import CONST, Expression
+from ..generate import random_expression
+from ..pareto import HallOfFame
+from .enumerate import enumerate_expressions
+from .mutations import MutationContext, crossover, mutate
+from .simplify import fold_constants, simplify, snap_constants
+from .structure import structure_candidates
+
+__all__ = ["SearchConfig", "SearchProgress", "SearchResult", "search"]
+
+
+@dataclass
+class SearchConfig:
+    """Settings of one search (see :class:`symreg.SymbolicRegressor`)."""
+
+    operators: tuple[str, ...]
+    maxsize: int = 30
+    time_budget: float = 60.0
+    max_evals: int | None = None
+    seed: int = 0
+    device: str | torch.device = "cpu"
+    population_size: int = 600
+    n_offspring: int = 600
+    tournament_size: int = 5
+    parsimony: float = 0.02
+    max_fits_per_generation: int = 8
+    enumeration_fraction: float = 0.25
+    enumeration_max_candidates: int = 3_000_000
+    search_rows: int = 1024
+    exact_nmse: float = 1e-16
+    polish: bool = True
+
+
+@dataclass
+class SearchProgress:
+    elapsed: float
+    n_evals: int
+    evals_per_second: float
+    best_loss: float
+    front_size: int
+    phase: str
+
+
+@dataclass
+class SearchResult:
+    hall_of_fame: HallOfFame
+    n_evals: int
+    elapsed: float
+    interrupted: bool = False
+    stopped_early: bool = False
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class _Budget:
+    def __init__(self, seconds: float, max_evals: int | None):
+        self.start = time.perf_counter()
+        self.seconds = seconds
+        self.max_evals = max_evals
+        self.evals = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        return self.seconds - self.elapsed
+
+    def exhausted(self, reserve: float = 0.0) -> bool:
+        if self.max_evals is not None and self.evals >= self.max_evals:
+            return True
+        return self.left() <= reserve
+
+
+def search(X: np.ndarray, y: np.ndarray, config: SearchConfig, sample_weight: np.ndarray | None = None,
+           seeds: Sequence[Expression] = (), callback: Callable[[SearchProgress], None] | None = None
+           ) -> SearchResult:
+    """Run one search worker and return its hall of fame."""
+    return _Search(X, y, config, sample_weight, callback).run(seeds)
+
+
+class _Search:
+    def __init__(self, X, y, config: SearchConfig, sample_weight, callback):
+        self.cfg = config
+        self.X = np.asarray(X, dtype=np.float64)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.callback = callback
+        self.rng = np.random.default_rng(config.seed)
+        wts = np.ones_like(self.y) if self.w is None else self.w
+        mean = np.average(self.y, weights=wts)
+        self.var_y = float(np.average((self.y - mean) ** 2, weights=wts)) or 1.0
+        self.hof = HallOfFame(config.maxsize, loss_floor=config.exact_nmse * self.var_y)
+        self.ctx = MutationContext(self.X.shape[1], tuple(config.operators), config.maxsize)
+        n = self.X.shape[0]
+        if n > config.search_rows:
+            rows = np.sort(self.rng.choice(n, config.search_rows, replace=False))
+        else:
+            rows = np.arange(n)
+        self.Xs, self.ys = self.X[rows], self.y[rows]
+        self.ws = None if self.w is None else self.w[rows]
+        self.budget = _Budget(config.time_budget, config.max_evals)
+        self.phases: dict[str, float] = {}
+        self.population: list[Expression] = []
+        self.pop_nmse = np.zeros(0)
+        self.pop_keys: list[tuple] = []
+
+    # -- helpers ---------------------------------------------------------------
+    def _progress(self, phase: str) -> None:
+        if self.callback is None:
+            return
+        el = max(self.budget.elapsed, 1e-9)
+        self.callback(SearchProgress(el, self.budget.evals, self.budget.evals / el,
+                                     self.hof.best_loss(), len(self.hof.front()), phase))
+
+    def _exact(self) -> bool:
+        return self.hof.best_loss() <= self.hof.loss_floor
+
+    def _score(self, exprs: list[Expression]) -> np.ndarray:
+        """Normalised MSE after linear scaling, on the search rows (float32)."""
+        if not exprs:
+            return np.zeros(0)
+        losses = evaluate_batch(exprs, self.Xs, self.ys, sample_weight=self.ws, linear_scaling=True,
+                                device=self.cfg.device)
+        self.budget.evals += len(exprs)
+        return losses / self.var_y
+
+    def _fit_into_hof(self, exprs: list[Expression], n_restarts: int = 2, max_iter: int = 40) -> None:
+        """Fit ``a·f + b`` for each expression and offer the results to the hall of fame."""
+        if not exprs:
+            return
+        fitted, losses = fit_constants(exprs, self.X, self.y, self.w, linear_scaling=True,
+                                       n_restarts=n_restarts, max_iter=max_iter,
+                                       device=self.cfg.device, seed=int(self.rng.integers(1 << 31)))
+        self.budget.evals += len(exprs) * (1 + n_restarts)
+        folded = [fold_constants(e) for e in fitted]
+        self.hof.update(folded, losses)
+
+    # -- phases ------------------------------------------------------------------
+    def run(self, seeds: Sequence[Expression]) -> SearchResult:
+        interrupted = False
+        try:
+            self._phase("seeds", self._seed_phase, seeds)
+            if not self._exact() and not self.budget.exhausted(self._reserve()):
+                self._phase("enumerate", self._enumeration_phase)
+            if not self._exact() and not self.budget.exhausted(self._reserve()):
+                self._phase("evolve", self._evolution_phase)
+        except KeyboardInterrupt:
+            interrupted = True
+        if self.cfg.polish and not interrupted:
+            try:
+                self._phase("polish", self._polish_phase)
+            except KeyboardInterrupt:
+                interrupted = True
+        self._progress("done")
+        return SearchResult(self.hof, self.budget.evals, self.budget.elapsed, interrupted,
+                            self._exact(), self.phases)
+
+    def _reserve(self) -> float:
+        # time kept back for the polish phase
+        return min(2.0, 0.05 * self.cfg.time_budget) if self.cfg.polish else 0.0
+
+    def _phase(self, name: str, fn, *args) -> None:
+        t0 = time.perf_counter()
+        try:
+            fn(*args)
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - t0
+            self._progress(name)
+
+    def _seed_phase(self, seeds: Sequence[Expression]) -> None:
+        cands = [s.with_names(None) for s in seeds]
+        cands += structure_candidates(self.X, self.y, self.cfg.operators)
+        # the variables alone are always worth a look
+        cands += [Expression([f"x{j}"]) for j in range(self.X.shape[1])]
+        cands = [c for c in cands if c.n_variables <= self.X.shape[1]]
+        self._fit_into_hof(cands, n_restarts=4, max_iter=60)
+        self.population.extend(c for c in cands if c.complexity <= self.cfg.maxsize)
+
+    def _enumeration_phase(self) -> None:
+        seconds = self.cfg.enumeration_fraction * max(self.budget.left(), 0.0)
+        # roughly 600k raw candidates a second on one CPU core
+        budget = int(min(self.cfg.enumeration_max_candidates, max(20_000, 600_000 * seconds)))
+        if self.cfg.max_evals is not None:
+            budget = min(budget, max(1000, self.cfg.max_evals // 4))
+        result = enumerate_expressions(self.Xs, self.ys, self.cfg.operators,
+                                       max_size=min(self.cfg.maxsize, 12), max_candidates=budget,
+                                       n_probe=32, seed=int(self.rng.integers(1 << 31)))
+        self.budget.evals += sum(result.counts.values())
+        exprs = result.expressions + [p for p in result.pairs if p.complexity <= self.cfg.maxsize]
+        nmse = self._score(exprs)
+        order = np.argsort(nmse, kind="stable")
+        best = [exprs[i] for i in order[: 4 * self.cfg.max_fits_per_generation] if np.isfinite(nmse[i])]
+        self._fit_into_hof(best, n_restarts=2)
+        self.population.extend(exprs)
+
+    def _evolution_phase(self) -> None:
+        cfg = self.cfg
+        rng = self.rng
+        # fill the population with random expressions
+        while len(self.population) < cfg.population_size:
+            self.population.append(random_expression(rng, self.ctx.n_features, cfg.operators,
+                                                     max_tokens=min(cfg.maxsize, 15)))
+        self.population = self._dedupe(self.population)
+        self.pop_keys = [self._key(e) for e in self.population]
+        self.pop_nmse = self._score(self.population)
+        self._select()
+        reserve = self._reserve()
+        generation = 0
+        while not self.budget.exhausted(reserve) and not self._exact():
+            generation += 1
+            offspring = self._breed(cfg.n_offspring)
+            nmse = self._score(offspring)
+            offspring, nmse = self._offer(offspring, nmse)
+            self.population = self.population + offspring
+            self.pop_keys += [self._key(e) for e in offspring]
+            self.pop_nmse = np.concatenate([self.pop_nmse, nmse])
+            if generation % 10 == 0:
+                # bring the hall of fame back in as breeding material
+                elite = [c.expr for c in self.hof.front()]
+                self.population += elite
+                self.pop_keys += [self._key(e) for e in elite]
+                self.pop_nmse = np.concatenate([self.pop_nmse, self._score(elite)])
+            self._select()
+            self._progress("evolve")
+
+    def _polish_phase(self) -> None:
+        front = self.hof.front()
+        deadline = self.budget.start + self.cfg.time_budget
+        simplified = []
+        for cand in front:
+            if time.perf_counter() > deadline - 0.2:
+                break
+            s = simplify(cand.expr, timeout=min(1.0, max(0.1, deadline - time.perf_counter() - 0.2)))
+            if s.tokens != cand.expr.tokens:
+                simplified.append(s)
+        if simplified:
+            fitted, losses = fit_constants(simplified, self.X, self.y, self.w, n_restarts=0,
+                                           device=self.cfg.device)
+            self.hof.update(fitted, losses)
+        for cand in self.hof.front():
+            if time.perf_counter() > deadline - 0.1:
+                break
+            if cand.expr.n_constants:
+                snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss)
+                if snapped.tokens != cand.expr.tokens or not np.array_equal(snapped.constants, cand.expr.constants):
+                    self.hof.update([snapped], [loss])
+
+    # -- evolution steps -----------------------------------------------------------
+    def _fitness(self, nmse: np.ndarray, exprs: list[Expression]) -> np.ndarray:
+        comp = np.fromiter((e.complexity for e in exprs), dtype=np.float64, count=len(exprs))
+        with np.errstate(divide="ignore"):
+            f = np.log10(np.maximum(nmse, 1e-18)) + self.cfg.parsimony * comp
+        return np.where(np.isfinite(nmse), f, np.inf)
+
+    @staticmethod
+    def _key(e: Expression) -> tuple:
+        # cheap identity for de-duplication: tokens and constants to 6 digits
+        return (e.tokens, np.round(e.constants, 6).tobytes())
+
+    def _dedupe(self, exprs: list[Expression]) -> list[Expression]:
+        seen: set[tuple] = set()
+        out = []
+        for e in exprs:
+            k = self._key(e)
+            if k not in seen:
+                seen.add(k)
+                out.append(e)
+        return out
+
+    def _select(self) -> None:
+        """Keep the best per complexity, then the fittest, up to the population size."""
+        keys = self.pop_keys
+        fit = self._fitness(self.pop_nmse, self.population)
+        order = np.argsort(fit, kind="stable")
+        chosen: list[int] = []
+        seen_keys: set[tuple] = set()
+        seen_size: set[int] = set()
+        for i in order:  # elites: the best at each complexity
+            c = self.population[i].complexity
+            if c not in seen_size and np.isfinite(fit[i]) and keys[i] not in seen_keys:
+                seen_size.add(c)
+                seen_keys.add(keys[i])
+                chosen.append(i)
+        for i in order:
+            if len(chosen) >= self.cfg.population_size:
+                break
+            if keys[i] not in seen_keys and np.isfinite(fit[i]):
+                seen_keys.add(keys[i])
+                chosen.append(i)
+        self.population = [self.population[i] for i in chosen]
+        self.pop_keys = [keys[i] for i in chosen]
+        self.pop_nmse = self.pop_nmse[chosen]
+
+    def _breed(self, n: int) -> list[Expression]:
+        rng = self.rng
+        fit = self._fitness(self.pop_nmse, self.population)
+        m = len(self.population)
+        out: list[Expression] = []
+        attempts = 0
+        while len(out) < n and attempts < 4 * n:
+            attempts += 1
+            contenders = rng.integers(m, size=self.cfg.tournament_size)
+            parent = self.population[int(contenders[np.argmin(fit[contenders])])]
+            r = rng.random()
+            if r < 0.2:
+                contenders = rng.integers(m, size=self.cfg.tournament_size)
+                other = self.population[int(contenders[np.argmin(fit[contenders])])]
+                child = crossover(rng, parent, other)
+                if child is not None and child.complexity > self.cfg.maxsize:
+                    child = None
+            elif r < 0.23:
+                child = random_expression(rng, self.ctx.n_features, self.cfg.operators,
+                                          max_tokens=min(self.cfg.maxsize, 15))
+            else:
+                child = mutate(rng, parent, self.ctx)
+            if child is not None:
+                out.append(child)
+        return out
+
+    def _offer(self, exprs: list[Expression], nmse: np.ndarray) -> tuple[list[Expression], np.ndarray]:
+        """Fit the constants of offspring that could improve the hall of fame.
+
+        Returns the offspring with the fitted inner constants written back
+        (a Lamarckian step) and their updated scores.
+        """
+        best_at: dict[int, float] = {c.complexity: c.loss / self.var_y for c in self.hof.candidates()}
+        gain = []
+        for i, e in enumerate(exprs):
+            if not np.isfinite(nmse[i]):
+                continue
+            # fitting adds at most the scale and offset: compare at that size
+            c = e.complexity
+            ref = min((v for k, v in best_at.items() if k <= c + 4), default=math.inf)
+            if nmse[i] < ref * 0.999 or (CONST in e.tokens and nmse[i] < 2 * ref):
+                gain.append((nmse[i] / max(ref, 1e-300) if np.isfinite(ref) else 0.0, i))
+        if not gain:
+            return exprs, nmse
+        gain.sort()
+        picked = [i for _, i in gain[: self.cfg.max_fits_per_generation]]
+        fitted, losses = fit_constants([exprs[i] for i in picked], self.X, self.y, self.w,
+                                       linear_scaling=True, n_restarts=1, max_iter=30,
+                                       device=self.cfg.device, seed=int(self.rng.integers(1 << 31)))
+        self.budget.evals += 2 * len(picked)
+        self.hof.update([fold_constants(e) for e in fitted], losses)
+        exprs = list(exprs)
+        nmse = nmse.copy()
+        for i, f, loss in zip(picked, fitted, losses):
+            if exprs[i].n_constants and np.isfinite(loss):
+                exprs[i] = exprs[i].with_constants(f.constants[1:-1])
+                nmse[i] = loss / self.var_y
+        return exprs, nmse

@@ -1,0 +1,325 @@
+"""Bottom-up exhaustive enumeration of small expressions.
+
+Every expression up to a given size is built from the smaller ones, level by
+level, on a small probe set of data points (numpy, vectorised over whole
+levels). Two expressions that give the same values on the probe points are
+the same function as far as this data can tell, so only the first (smallest)
+one is kept: ``x0*x0`` is dropped once ``x0**2`` exists, ``x0 - x0`` and
+``x0/x0`` are dropped as constants. This observational-equivalence pruning
+keeps the levels small, and every kept expression is reused as a building
+block of the next level (the layered idea of PSRN, on the CPU).
+
+Each level is scored with closed-form linear scaling on the probe points and
+its best expressions are returned for scoring on all the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .. import operators as ops
+from ..expression import CONST, Expression
+
+__all__ = ["enumerate_expressions", "EnumerationResult"]
+
+_LEAF_VAR = -1
+_LEAF_CONST = -2
+
+
+@dataclass
+class _Level:
+    values: np.ndarray                 # [n, P]
+    op: np.ndarray                     # operator index, or a leaf code
+    a_size: np.ndarray                 # child 1: (level size, index) or leaf payload
+    a_idx: np.ndarray
+    b_size: np.ndarray
+    b_idx: np.ndarray
+    n_const: np.ndarray
+
+
+@dataclass
+class EnumerationResult:
+    expressions: list[Expression] = field(default_factory=list)
+    probe_nmse: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    counts: dict[int, int] = field(default_factory=dict)  # size -> kept expressions
+    pairs: list[Expression] = field(default_factory=list)  # best two-term combinations
+
+
+def _keys(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One float per row that is equal for rows equal to ~8 significant digits."""
+    mant, expo = np.frexp(values)
+    mant = np.round(mant * (1 << 26))
+    return mant @ weights[0] + expo.astype(np.float64) @ weights[1]
+
+
+def _linear_nmse(values: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """1 - R² of the best affine map of each row onto y (1 for constant rows)."""
+    vc = values - values.mean(axis=1, keepdims=True)
+    yc = y - y.mean()
+    syy = float(yc @ yc)
+    if syy <= 0:
+        return np.zeros(values.shape[0])
+    sff = np.einsum("ij,ij->i", vc, vc)
+    sfy = vc @ yc
+    with np.errstate(all="ignore"):
+        r2 = np.where(sff > 1e-300, sfy * sfy / (sff * syy), 0.0)
+    return np.clip(1.0 - r2, 0.0, 1.0)
+
+
+def enumerate_expressions(
+    X: np.ndarray,
+    y: np.ndarray,
+    operators: Sequence[str],
+    max_size: int = 7,
+    max_candidates: int = 200_000,
+    n_probe: int = 40,
+    top_k: int = 64,
+    use_constants: bool = True,
+    max_constants: int = 1,
+    pair_pool: int = 1500,
+    seed: int = 0,
+) -> EnumerationResult:
+    """Enumerate expressions up to ``max_size`` tokens, pruned by equivalence.
+
+    Parameters
+    ----------
+    X, y : arrays
+        The data; a probe subset of ``n_probe`` rows is used.
+    operators : sequence of str
+        Registry names.
+    max_size : int
+        Largest expression, in tokens.
+    max_candidates : int
+        Stop before a level whose raw candidate count would pass this total.
+    top_k : int
+        Best expressions kept from each size.
+    use_constants, max_constants : bool, int
+        Whether the constant leaf ``C`` (value 1, refitted later) is a building
+        block, and how many one expression may hold.
+    pair_pool : int
+        The best ``pair_pool`` expressions of all sizes are also combined in
+        pairs, ``y ≈ a·f + b·g + c`` and ``y ≈ a·f·g + c``, each fitted in
+        closed form (from one Gram matrix for the sums); the best pairs are
+        returned in ``pairs``.
+    """
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    probe = np.sort(rng.choice(n, size=min(n, n_probe), replace=False))
+    Xp, yp = X[probe], y[probe]
+    P = len(probe)
+    weights = rng.normal(size=(2, P))
+    op_list = [ops.OPERATORS[o] for o in operators]
+    unary = [(i, o) for i, o in enumerate(op_list) if o.arity == 1]
+    binary = [(i, o) for i, o in enumerate(op_list) if o.arity == 2]
+
+    levels: dict[int, _Level] = {}
+    seen = np.zeros(0)
+    result = EnumerationResult()
+    total = 0
+
+    def keep_new(level: _Level) -> _Level:
+        nonlocal seen
+        v = level.values
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(v).all(axis=1) & (np.abs(v).max(axis=1) < 1e15)
+            spread = v.max(axis=1) - v.min(axis=1)
+            not_const = spread > 1e-10 * (np.abs(v).max(axis=1) + 1e-300)
+        ok &= not_const | (level.op == _LEAF_CONST)
+        idx = np.nonzero(ok)[0]
+        keys = _keys(v[idx], weights)
+        _, first = np.unique(keys, return_index=True)
+        first = np.sort(first)
+        keys, idx = keys[first], idx[first]
+        fresh = ~np.isin(keys, seen)
+        idx = idx[fresh]
+        seen = np.concatenate([seen, keys[fresh]])
+        return _Level(v[idx], level.op[idx], level.a_size[idx], level.a_idx[idx],
+                      level.b_size[idx], level.b_idx[idx], level.n_const[idx])
+
+    level_nmse: dict[int, np.ndarray] = {}
+
+    def record(size: int, level: _Level) -> None:
+        result.counts[size] = len(level.op)
+        if not len(level.op):
+            return
+        nmse = _linear_nmse(level.values, yp)
+        level_nmse[size] = nmse
+        best = np.argsort(nmse, kind="stable")[:top_k]
+        for j in best:
+            result.expressions.append(_build(levels, size, int(j), operators))
+        result.probe_nmse = np.concatenate([result.probe_nmse, nmse[best]])
+
+    # size 1: the leaves
+    leaf_vals = [Xp[:, j] for j in range(d)]
+    leaf_op = [_LEAF_VAR] * d
+    leaf_payload = list(range(d))
+    if use_constants and max_constants > 0:
+        leaf_vals.append(np.ones(P))
+        leaf_op.append(_LEAF_CONST)
+        leaf_payload.append(0)
+    z = np.zeros(len(leaf_op), dtype=np.int64)
+    levels[1] = keep_new(_Level(np.array(leaf_vals), np.array(leaf_op), z.copy(),
+                                np.array(leaf_payload), z.copy(), z.copy(),
+                                (np.array(leaf_op) == _LEAF_CONST).astype(np.int64)))
+    record(1, levels[1])
+    total += len(levels[1].op)
+
+    for size in range(2, max_size + 1):
+        # count first, so a level that would blow the budget is never built
+        planned = len(unary) * len(levels[size - 1].op)
+        for left in range(1, size - 1):
+            right = size - 1 - left
+            planned += len(binary) * len(levels[left].op) * len(levels[right].op)
+        if total + planned > max_candidates:
+            break
+        parts: list[_Level] = []
+        prev = levels[size - 1]
+        with np.errstate(all="ignore"):
+            for code, op in unary:
+                vals = op.numpy_fn(prev.values)
+                m = len(prev.op)
+                parts.append(_Level(vals, np.full(m, code), np.full(m, size - 1), np.arange(m),
+                                    np.zeros(m, np.int64), np.zeros(m, np.int64), prev.n_const))
+            for left in range(1, size - 1):
+                right = size - 1 - left
+                A, Bv = levels[left], levels[right]
+                ia, ib = np.meshgrid(np.arange(len(A.op)), np.arange(len(Bv.op)), indexing="ij")
+                ia, ib = ia.ravel(), ib.ravel()
+                nc = A.n_const[ia] + Bv.n_const[ib]
+                allowed = nc <= max_constants
+                for code, op in binary:
+                    sel = allowed
+                    if op.commutative and left > right:
+                        continue  # the mirrored split covers it
+                    if op.commutative and left == right:
+                        sel = sel & (ia <= ib)
+                    ja, jb = ia[sel], ib[sel]
+                    vals = op.numpy_fn(A.values[ja], Bv.values[jb])
+                    m = len(ja)
+                    parts.append(_Level(vals, np.full(m, code), np.full(m, left), ja,
+                                        np.full(m, right), jb, nc[sel]))
+        if not parts:
+            break
+        merged = _Level(*[np.concatenate([getattr(p, f) for p in parts])
+                          for f in ("values", "op", "a_size", "a_idx", "b_size", "b_idx", "n_const")])
+        total += len(merged.op)
+        levels[size] = keep_new(merged)
+        record(size, levels[size])
+    if pair_pool > 1:
+        result.pairs = _best_pairs(levels, level_nmse, yp, operators, pair_pool, top_k)
+    return result
+
+
+def _best_pairs(levels: dict[int, _Level], level_nmse: dict[int, np.ndarray], yp: np.ndarray,
+                operators: Sequence[str], pool: int, top_k: int) -> list[Expression]:
+    """Best sums ``f + c·g`` and products ``f·g`` of the ``pool`` best expressions."""
+    sizes = np.concatenate([np.full(len(v), s) for s, v in level_nmse.items()])
+    index = np.concatenate([np.arange(len(v)) for v in level_nmse.values()])
+    nmse = np.concatenate(list(level_nmse.values()))
+    is_leaf_const = np.concatenate([levels[s].op == _LEAF_CONST for s in level_nmse])
+    nmse = np.where(is_leaf_const, np.inf, nmse)
+    # the pool: small expressions (the likely terms of a sum) first, then the
+    # best of the larger ones
+    small = np.nonzero(sizes <= 5)[0]
+    small = small[np.argsort(nmse[small], kind="stable")][: (2 * pool) // 3]
+    rest = np.setdiff1d(np.argsort(nmse, kind="stable")[: pool], small)[: pool - len(small)]
+    order = np.concatenate([small, rest])
+    order = order[np.isfinite(nmse[order])]
+    # smallest first, so that of affine-equivalent terms (f, 1 - f, 2·f) the
+    # smallest is kept: a sum a·f + b·g + c does not tell them apart
+    order = order[np.lexsort((nmse[order], sizes[order]))]
+    if len(order) < 2:
+        return []
+    F = np.stack([levels[int(sizes[i])].values[int(index[i])] for i in order])
+    Fc = F - F.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", Fc, Fc))
+    with np.errstate(all="ignore"):
+        unit = Fc / norm[:, None]
+        lead = np.sign(unit[np.arange(len(unit)), np.argmax(np.abs(unit) > 1e-9, axis=1)])
+        unit *= lead[:, None]
+    ok = np.isfinite(unit).all(axis=1) & (norm > 0)
+    _, first = np.unique(np.round(unit[ok], 9), axis=0, return_index=True)
+    keep = np.sort(np.nonzero(ok)[0][first])
+    order, F, Fc = order[keep], F[keep], Fc[keep]
+    if len(order) < 2:
+        return []
+    yc = yp - yp.mean()
+    syy = float(yc @ yc)
+    if syy <= 0:
+        return []
+    # sums: the 2x2 normal equations of every pair from one Gram matrix,
+    # a block of rows at a time to bound memory
+    M = len(order)
+    gi = np.einsum("ij,ij->i", Fc, Fc)
+    b = Fc @ yc
+    best_sum: list[tuple[float, int, int]] = []
+    for r0 in range(0, M, 512):
+        r1 = min(M, r0 + 512)
+        G = Fc[r0:r1] @ Fc.T
+        with np.errstate(all="ignore"):
+            gr = gi[r0:r1, None]
+            br = b[r0:r1, None]
+            det = gr * gi[None, :] - G * G
+            a1 = (gi[None, :] * br - G * b[None, :]) / det
+            a2 = (gr * b[None, :] - G * br) / det
+            sum_nmse = 1.0 - (a1 * br + a2 * b[None, :]) / syy
+        bad = ~np.isfinite(sum_nmse) | (det <= 1e-10 * gr * gi[None, :])
+        bad |= np.arange(M)[None, :] <= np.arange(r0, r1)[:, None]
+        sum_nmse[bad] = np.inf
+        k = min(top_k, sum_nmse.size)
+        flat = np.argpartition(sum_nmse, k - 1, axis=None)[:k]
+        for f in flat:
+            i, j = np.unravel_index(f, sum_nmse.shape)
+            if np.isfinite(sum_nmse[i, j]):
+                size = int(sizes[order[r0 + int(i)]] + sizes[order[int(j)]])
+                # equal fits (to 3 digits, or both exact) go to the smaller pair
+                q = float(f"{max(sum_nmse[i, j], 1e-14):.3g}")
+                best_sum.append((q, size, r0 + int(i), int(j)))
+    best_sum.sort()
+    # products: every pair multiplied, then an affine fit
+    m = min(len(order), 600)
+    iu = np.triu_indices(m)
+    with np.errstate(all="ignore"):
+        prod = F[iu[0]] * F[iu[1]]
+        prod_nmse = _linear_nmse(np.nan_to_num(prod, nan=0.0, posinf=0.0, neginf=0.0), yp)
+    prod_nmse[~np.isfinite(prod).all(axis=1)] = np.inf
+
+    def tokens_of(k: int) -> list[str]:
+        i = order[k]
+        return list(_build(levels, int(sizes[i]), int(index[i]), operators).tokens)
+
+    out: list[Expression] = []
+    for _, _, i, j in best_sum[:top_k]:
+        out.append(Expression(["add"] + tokens_of(i) + ["mul", CONST] + tokens_of(j), None, check=False))
+    for f in np.argsort(prod_nmse, kind="stable")[:top_k]:
+        if not np.isfinite(prod_nmse[f]):
+            break
+        out.append(Expression(["mul"] + tokens_of(iu[0][f]) + tokens_of(iu[1][f]), None, check=False))
+    # the constant of f + c·g starts at its least-squares value via the fit later
+    return out
+
+
+def _build(levels: dict[int, _Level], size: int, idx: int, operators: Sequence[str]) -> Expression:
+    tokens: list[str] = []
+
+    def emit(s: int, i: int) -> None:
+        lv = levels[s]
+        code = int(lv.op[i])
+        if code == _LEAF_VAR:
+            tokens.append(f"x{int(lv.a_idx[i])}")
+        elif code == _LEAF_CONST:
+            tokens.append(CONST)
+        else:
+            name = operators[code]
+            tokens.append(name)
+            emit(int(lv.a_size[i]), int(lv.a_idx[i]))
+            if ops.OPERATORS[name].arity == 2:
+                emit(int(lv.b_size[i]), int(lv.b_idx[i]))
+
+    emit(size, idx)
+    return Expression(tokens, None, check=False)
