@@ -261,7 +261,8 @@ class _Search:
         for cand in front:
             if time.perf_counter() > deadline - 0.2:
                 break
-            s = simplify(cand.expr, timeout=min(1.0, max(0.1, deadline - time.perf_counter() - 0.2)))
+            s = simplify(cand.expr, timeout=min(1.0, max(0.1, deadline - time.perf_counter() - 0.2)),
+                         X=self.Xs, operators=self.cfg.operators)
             if s.tokens != cand.expr.tokens:
                 simplified.append(s)
         if simplified:
@@ -272,9 +273,10 @@ class _Search:
             if time.perf_counter() > deadline - 0.1:
                 break
             if cand.expr.n_constants:
-                snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss)
-                if snapped.tokens != cand.expr.tokens or not np.array_equal(snapped.constants, cand.expr.constants):
-                    self.hof.update([snapped], [loss])
+                snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss,
+                                               sample_weight=self.w, device=self.cfg.device)
+                if snapped is not cand.expr:
+                    self.hof.update([fold_constants(snapped)], [loss])
 
     # -- evolution steps -----------------------------------------------------------
     def _fitness(self, nmse: np.ndarray, exprs: list[Expression]) -> np.ndarray:
