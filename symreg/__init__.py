@@ -1,6 +1,32 @@
-"""symreg: discover closed-form equations from data."""
+"""symreg: discover closed-form equations from data.
 
-from .expression import Expression
+>>> from symreg import SymbolicRegressor
+>>> model = SymbolicRegressor(time_budget=30).fit(X, y)   # doctest: +SKIP
+>>> model.equations_                                     # doctest: +SKIP
+
+The public names are loaded on first use, so ``import symreg`` (and the
+command line's ``--help``) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["Expression", "__version__"]
+__all__ = ["SymbolicRegressor", "Expression", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .expression import Expression
+    from .regressor import SymbolicRegressor
+
+
+def __getattr__(name: str):
+    if name == "SymbolicRegressor":
+        from .regressor import SymbolicRegressor
+
+        return SymbolicRegressor
+    if name == "Expression":
+        from .expression import Expression
+
+        return Expression
+    raise AttributeError(f"module 'symreg' has no attribute {name!r}")

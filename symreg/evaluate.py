@@ -195,7 +195,11 @@ class Program:
             partials = stage.op.torch_partials(sub_args, out.index_select(0, sel))
             acc = None
             for p, rows in zip(partials, stage.tan_args):
-                term = p.unsqueeze(1) * tan.index_select(0, rows)
+                t = tan.index_select(0, rows)
+                # where a constant does not reach an argument its tangent is 0, and
+                # so is the term, even where the partial is infinite (d/dc x**c at
+                # x = 0: the partial in x is inf, and inf*0 would make it NaN)
+                term = torch.where(t == 0, torch.zeros_like(t), p.unsqueeze(1) * t)
                 acc = term if acc is None else acc + term
             tan.index_copy_(0, stage.tan_out, acc)
         return buf.index_select(0, self.roots), tan.index_select(0, self.root_tangent)
@@ -441,16 +445,24 @@ def evaluate_batch(
     loss_fn = _resolve_loss(loss)
     if linear_scaling and loss != "mse":
         raise ValueError("linear_scaling is closed-form for the MSE loss only")
-    if B == 0:
-        return np.zeros((0,) if y is not None else (0, n))
-
-    Xt = torch.as_tensor(X_np, dtype=dtype, device=dev)
     if y is not None:
         y_np = np.asarray(y, dtype=np.float64).reshape(-1)
         if y_np.shape[0] != n:
             raise ValueError(f"y has {y_np.shape[0]} values but X has {n} rows")
+        w_np = (np.ones(n) if sample_weight is None
+                else np.asarray(sample_weight, dtype=np.float64).reshape(-1))
+        if w_np.shape[0] != n:
+            raise ValueError(f"sample_weight has {w_np.shape[0]} values but X has {n} rows")
+    if B == 0:
+        return np.zeros((0,) if y is not None else (0, n))
+    if n == 0:
+        if y is None:
+            return np.zeros((B, 0))
+        raise ValueError("X has no rows: there is no loss to compute")
+
+    Xt = torch.as_tensor(X_np, dtype=dtype, device=dev)
+    if y is not None:
         yt = torch.as_tensor(y_np, dtype=dtype, device=dev)
-        w_np = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         wt = torch.as_tensor(w_np, dtype=dtype, device=dev)
 
     # points per chunk and tokens per chunk keep rows × points <= max_elements
@@ -474,30 +486,43 @@ def _chunked_loss(prog: Program, X, y, w, n_chunk, loss_fn, linear_scaling) -> n
     acc = torch.float64
     finite = torch.ones(B, dtype=torch.bool, device=X.device)
     if linear_scaling:
-        # sufficient statistics of the weighted least-squares fit y ≈ a f + b
-        sw = sf = sff = sfy = 0.0
-        sy = syy = 0.0
+        # weighted means and centred sums of the least-squares fit y ≈ a f + b,
+        # per chunk, merged with Chan et al.'s update: the textbook E[f²] - E[f]²
+        # cancels catastrophically when f has a large mean and a small spread
+        W = torch.zeros((), dtype=acc, device=X.device)
+        mf = torch.zeros(B, dtype=acc, device=X.device)
+        my = torch.zeros((), dtype=acc, device=X.device)
+        sff = torch.zeros(B, dtype=acc, device=X.device)
+        sfy = torch.zeros(B, dtype=acc, device=X.device)
+        syy = torch.zeros((), dtype=acc, device=X.device)
+        fmax = torch.zeros(B, dtype=acc, device=X.device)
         for i in range(0, X.shape[0], n_chunk):
             f = prog.values(X[i: i + n_chunk]).to(acc)
             yy, ww = y[i: i + n_chunk].to(acc), w[i: i + n_chunk].to(acc)
             finite &= torch.isfinite(f).all(dim=1)
             f = torch.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
-            wf = f * ww
-            sw = sw + ww.sum()
-            sf = sf + wf.sum(1)
-            sff = sff + (wf * f).sum(1)
-            sfy = sfy + (wf * yy).sum(1)
-            sy = sy + (ww * yy).sum()
-            syy = syy + (ww * yy * yy).sum()
-        mf, my = sf / sw, sy / sw
-        var_f = sff / sw - mf * mf
-        cov = sfy / sw - mf * my
-        var_y = syy / sw - my * my
-        scale = torch.where(var_f > 1e-12 * (mf * mf + 1e-300), cov / var_f, torch.zeros_like(var_f))
-        mse = var_y - scale * cov
-        # a constant f explains only the mean
-        mse = torch.clamp(mse, min=0.0)
-        out = torch.where(finite, mse, torch.full_like(mse, float("inf")))
+            fmax = torch.maximum(fmax, f.abs().amax(dim=1))
+            wc = ww.sum()
+            wc_safe = torch.where(wc > 0, wc, torch.ones_like(wc))
+            mf_c = (f * ww).sum(1) / wc_safe
+            my_c = (yy * ww).sum() / wc_safe
+            df, dy = f - mf_c.unsqueeze(1), yy - my_c
+            total_w = W + wc
+            frac = wc / torch.where(total_w > 0, total_w, torch.ones_like(total_w))
+            delta_f, delta_y = mf_c - mf, my_c - my
+            sff = sff + (ww * df * df).sum(1) + delta_f * delta_f * W * frac
+            sfy = sfy + (ww * df * dy).sum(1) + delta_f * delta_y * W * frac
+            syy = syy + (ww * dy * dy).sum() + delta_y * delta_y * W * frac
+            mf = mf + delta_f * frac
+            my = my + delta_y * frac
+            W = total_w
+        # an f that is constant to the precision it was computed in explains the mean only
+        eps = torch.finfo(X.dtype).eps
+        varies = sff > W * torch.square(8.0 * eps * fmax)
+        explained = torch.where(varies, sfy * sfy / torch.where(varies, sff, torch.ones_like(sff)),
+                                torch.zeros_like(sff))
+        mse = torch.clamp((syy - explained) / W, min=0.0)
+        out = torch.where(finite & torch.isfinite(mse), mse, torch.full_like(mse, float("inf")))
         return out.cpu().numpy()
     total = torch.zeros(B, dtype=acc, device=X.device)
     wsum = 0.0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Iterable, Sequence
 
@@ -66,33 +67,60 @@ def _check_prefix(tokens: Sequence[str]) -> None:
 # ----------------------------------------------------------------------------
 
 def _small_fraction(x: float, max_den: int = 1000) -> Fraction | None:
-    """The fraction p/q (q <= max_den) that equals x to float precision, if any."""
-    if not math.isfinite(x):
+    """The fraction p/q (q <= max_den) that equals x to float precision, if any.
+
+    The tolerance is relative, so a tiny constant (1e-14) is never taken for 0.
+    """
+    if not math.isfinite(x) or abs(x) > 1e15:  # huge floats are integers, not exact ones
         return None
     frac = Fraction(x).limit_denominator(max_den)
-    if abs(float(frac) - x) <= 1e-12 * max(1.0, abs(x)):
+    if abs(float(frac) - x) <= 1e-12 * abs(x):
         return frac
     return None
+
+
+def _short_decimal(x: float, max_digits: int = 6) -> Fraction | None:
+    """The exact decimal that ``x`` was written as, if its shortest form is short.
+
+    ``1.3939`` (which a benchmark formula writes as ``0.53*2.63``) becomes
+    13939/10000. Fitted constants have 15-17 significant digits and never
+    qualify; very large and very small magnitudes are left alone.
+    """
+    if x == 0 or not math.isfinite(x) or not (1e-6 <= abs(x) < 1e9):
+        return None
+    dec = Decimal(repr(x)).normalize()
+    if len(dec.as_tuple().digits) > max_digits:
+        return None
+    return Fraction(dec)
 
 
 def constant_to_sympy(value: float) -> sympy.Expr:
     """An exact sympy number for a constant that is plainly rational or q·π^k.
 
-    Values that are not, to float precision, a small fraction, or a small
-    fraction times π, π², 1/π or √π, become ``sympy.Float``.
+    In order: a fraction p/q with q <= 1000 that equals the value to float
+    precision; a small fraction times π, π², 1/π, √π, 1/√π or e; a decimal of at
+    most six significant digits (``1.3939`` is 13939/10000), taken exactly.
+    Anything else becomes a 15-digit ``sympy.Float``.
     """
     value = float(value)
     if not math.isfinite(value):
         return sympy.nan if math.isnan(value) else (sympy.oo if value > 0 else -sympy.oo)
+    if value == 0:
+        return sympy.Integer(0)
     frac = _small_fraction(value)
     if frac is not None:
         return sympy.Rational(frac.numerator, frac.denominator)
     for factor, symbolic in ((math.pi, sympy.pi), (math.pi**2, sympy.pi**2),
-                             (1 / math.pi, 1 / sympy.pi), (math.sqrt(math.pi), sympy.sqrt(sympy.pi)),
-                             (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi))):
+                             (1 / math.pi, 1 / sympy.pi),
+                             (math.sqrt(math.pi), sympy.sqrt(sympy.pi)),
+                             (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi)),
+                             (math.e, sympy.E)):
         frac = _small_fraction(value / factor, 100)
         if frac is not None and frac != 0:
             return sympy.Rational(frac.numerator, frac.denominator) * symbolic
+    frac = _short_decimal(value)
+    if frac is not None:
+        return sympy.Rational(frac.numerator, frac.denominator)
     return sympy.Float(value, 15)
 
 
@@ -101,6 +129,14 @@ def _format_constant(value: float, precision: int | None) -> str:
         return repr(float(value))
     text = f"{value:.{precision}g}"
     return text
+
+
+# precedences of the infix printer: higher binds tighter (Python's rules)
+_P_ADD, _P_MUL, _P_NEG, _P_POW, _P_ATOM = 1, 2, 3, 4, 9
+_INFIX = {"add": _P_ADD, "sub": _P_ADD, "mul": _P_MUL, "div": _P_MUL}
+# nodes that the parser folds into one constant when all their arguments are
+# literal constants and they are written with operators (1.5 + 2, -2.5, 3**2, 1/4)
+_FOLDABLE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "square", "cube", "inv"})
 
 
 # ----------------------------------------------------------------------------
@@ -196,11 +232,14 @@ class Expression:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Expression):
             return NotImplemented
-        return self.tokens == other.tokens and np.array_equal(self.constants, other.constants)
+        return self.tokens == other.tokens and np.array_equal(
+            self.constants, other.constants, equal_nan=True)
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash((self.tokens, self.constants.tobytes()))
+            # hash what __eq__ compares: -0.0 as 0.0 and every NaN alike
+            values = np.where(np.isnan(self.constants), np.nan, self.constants) + 0.0
+            self._hash = hash((self.tokens, values.tobytes()))
         return self._hash
 
     def key(self, constants: bool = False, digits: int = 8) -> str:
@@ -243,15 +282,22 @@ class Expression:
         """Infix text in Python syntax that :meth:`parse` reads back.
 
         ``precision`` is the number of significant digits of constants
-        (``None``: full precision, so that parsing gives the same values).
+        (``None``: full precision, so that ``parse`` gives back exactly this
+        expression: the same tokens and the same constant values).
+
+        Brackets follow Python's precedence and associativity, so the text
+        parses to the same tree (``x - (y - z)``, ``x/(y*z)``, ``-x**2`` is
+        ``neg(square(x))``, ``(-x)**2`` is ``square(neg(x))``). A node whose
+        arguments are all constants is written as a call by its token name
+        (``add(1.5, 2.0)``, ``neg(2.5)``, ``square(3.0)``), which ``parse``
+        keeps as written instead of folding it into one constant.
         """
         names = names if names is not None else self.variable_names
         pos = 0
         cidx = 0
-        # precedence: higher binds tighter
-        prec = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
 
-        def walk() -> tuple[str, int]:
+        def walk() -> tuple[str, int, bool]:
+            """(text, precedence, is a constant leaf)"""
             nonlocal pos, cidx
             tok = self.tokens[pos]
             pos += 1
@@ -259,33 +305,38 @@ class Expression:
                 value = self.constants[cidx]
                 cidx += 1
                 text = _format_constant(value, precision)
-                return (text, 3 if text.startswith("-") else 9)
+                return (text, _P_NEG if text.startswith("-") else _P_ATOM, True)
             if is_variable(tok):
                 i = variable_index(tok)
-                return (names[i] if names is not None and i < len(names) else tok, 9)
+                return (names[i] if names is not None and i < len(names) else tok, _P_ATOM, False)
             op = ops.OPERATORS[tok]
             args = [walk() for _ in range(op.arity)]
-            if tok in ("add", "sub", "mul", "div"):
-                (a, pa), (b, pb) = args
-                p = prec[tok]
+            if all(a[2] for a in args) and tok in _FOLDABLE:
+                # infix would fold into one constant: write the node as a call
+                return (f"{tok}({', '.join(a[0] for a in args)})", _P_ATOM, False)
+            if tok in _INFIX:
+                (a, pa, _), (b, pb, _) = args
+                p = _INFIX[tok]
                 left = a if pa >= p else f"({a})"
-                # right operand of - and / needs brackets at equal precedence
-                right = b if (pb > p or (pb == p and tok in ("add", "mul"))) else f"({b})"
-                sep = f" {op.symbol} " if p == 1 else op.symbol
-                return (f"{left}{sep}{right}", p)
+                # the right operand needs brackets at equal precedence (x - (y - z),
+                # x + (y + z)); a leading minus is bracketed for readability
+                right = b if pb > p and pb != _P_NEG else f"({b})"
+                sep = f" {op.symbol} " if p == _P_ADD else op.symbol
+                return (f"{left}{sep}{right}", p, False)
             if tok == "pow":
-                (a, pa), (b, pb) = args
-                return (f"{a if pa > 4 else f'({a})'}**{b if pb > 4 else f'({b})'}", 4)
-            (a, pa), = args
+                (a, pa, _), (b, pb, _) = args
+                base = a if pa == _P_ATOM else f"({a})"
+                exponent = b if pb == _P_ATOM else f"({b})"
+                return (f"{base}**{exponent}", _P_POW, False)
+            (a, pa, _), = args
             if tok == "neg":
-                return (f"-{a if pa > 2 else f'({a})'}", 3)
-            if tok == "square":
-                return (f"{a if pa > 4 else f'({a})'}**2", 4)
-            if tok == "cube":
-                return (f"{a if pa > 4 else f'({a})'}**3", 4)
+                return (f"-{a if pa >= _P_POW else f'({a})'}", _P_NEG, False)
+            if tok in ("square", "cube"):
+                base = a if pa == _P_ATOM else f"({a})"
+                return (f"{base}**{2 if tok == 'square' else 3}", _P_POW, False)
             if tok == "inv":
-                return (f"1/{a if pa > 2 else f'({a})'}", 2)
-            return (f"{tok}({a})", 9)
+                return (f"1/{a if pa >= _P_POW else f'({a})'}", _P_MUL, False)
+            return (f"{tok}({a})", _P_ATOM, False)
 
         return walk()[0]
 
@@ -379,24 +430,43 @@ class Expression:
         """Read a formula in Python/numpy syntax.
 
         Variables are ``x0, x1, ...`` or the given ``variable_names``.
-        Numbers and ``pi``/``e`` become constants; arithmetic on literals is
-        folded (``2*pi`` is one constant). Functions are operator names or
-        aliases, plus ``pow(a, b)``, ``div(a, b)``, ``cot``, ``sec``, ``csc``.
-        ``^`` means power.
+        Numbers and ``pi``/``e`` become constants; ``^`` means power.
+        Functions are operator names or aliases (``sin``, ``ln``, ``arcsin``,
+        ``abs``...), also with a module prefix (``np.sin``), plus ``pow(a, b)``,
+        ``div(a, b)``, ``cot``, ``sec`` and ``csc``.
+
+        Written with operators, arithmetic on literal numbers is folded
+        (``2*pi`` is one constant, ``-3`` a negative constant). A power whose
+        exponent is written with integers becomes its own operator (``x**2``
+        is ``square(x)``, ``x**3`` ``cube``, ``x**(1/2)`` ``sqrt``, ``x**-1``
+        and ``1/x`` ``inv``), while a decimal exponent stays a constant that
+        a fitter may tune (``x**2.0`` is ``pow(x, 2.0)``). A call by an
+        operator's name builds that node as written, without folding
+        (``add(1.5, 2.0)``, ``neg(2.5)``). :meth:`to_string` relies on these
+        rules to print text that parses back to the same expression.
 
         Raises
         ------
         ValueError
-            On a syntax error, an unknown name or an unknown function.
+            On an empty formula, a syntax error, an unknown variable or
+            function, or a function called with the wrong number of arguments.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("cannot parse an empty formula")
         try:
             tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
         except SyntaxError as exc:
-            raise ValueError(f"cannot parse formula {text!r}: {exc.msg}") from None
+            where = f" at column {exc.offset}" if exc.offset else ""
+            raise ValueError(f"cannot parse formula {text!r}: {exc.msg}{where}") from None
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise ValueError(f"cannot parse formula {text!r}: {exc}") from None
         builder = _Builder(variable_names)
-        node = builder.visit(tree.body)
+        try:
+            node = builder.visit(tree.body)
+        except RecursionError:
+            raise ValueError(f"cannot parse formula {text!r}: nested too deeply") from None
+        except ValueError as exc:
+            raise ValueError(f"cannot parse formula {text!r}: {exc}") from None
         return builder.finish(node, variable_names)
 
     @classmethod
@@ -416,10 +486,14 @@ class Expression:
 # ----------------------------------------------------------------------------
 # building expressions from Python syntax trees and sympy trees
 # ----------------------------------------------------------------------------
-# Intermediate nodes: ("C", value) | ("x", index) | (op_name, child, ...)
+# Intermediate nodes: ("C", value, exact) | ("x", index) | (op_name, child, ...)
 
 _AST_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
-_NAMED_CONSTANTS = {"pi": math.pi, "e": math.e, "E": math.e}
+_NAMED_CONSTANTS = {"pi": math.pi, "e": math.e, "E": math.e, "inf": math.inf, "nan": math.nan}
+# module prefixes accepted before function and constant names (np.sin, math.pi)
+_MODULES = frozenset({"np", "numpy", "math", "torch", "sympy", "sp", "scipy"})
+# special powers (exponent written with integers) and their operators
+_POWER_OPS = {2.0: "square", 3.0: "cube", 0.5: "sqrt", -1.0: "inv"}
 _SYMPY_FUNCS = {
     sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.tanh: "tanh",
     sympy.exp: "exp", sympy.log: "log", sympy.Abs: "abs", sympy.asin: "asin",
@@ -429,6 +503,11 @@ _SYMPY_FUNCS = {
 
 
 class _Builder:
+    """Builds intermediate trees: ``("C", value, exact)`` | ``("x", index)`` |
+    ``(op_name, child, ...)``. ``exact`` marks a constant written with integer
+    literals only (``2``, ``-1``, ``1/2``): those may turn a power into its own
+    operator; decimals (``2.0``) and named constants may not."""
+
     def __init__(self, variable_names: Sequence[str] | None):
         self.names = list(variable_names) if variable_names is not None else None
 
@@ -437,13 +516,13 @@ class _Builder:
         if self.names is not None:
             if name in self.names:
                 return ("x", self.names.index(name))
-            if _VAR_RE.match(name) and name not in _NAMED_CONSTANTS:
+            if _VAR_RE.match(name):
                 raise ValueError(f"unknown variable {name!r}; variables are {self.names}")
         m = _VAR_RE.match(name)
         if m and self.names is None:
             return ("x", int(m.group(1)))
         if name in _NAMED_CONSTANTS:
-            return ("C", _NAMED_CONSTANTS[name])
+            return ("C", _NAMED_CONSTANTS[name], False)
         raise ValueError(f"unknown variable {name!r}" + (
             f"; variables are {self.names}" if self.names is not None else
             "; pass variable_names or use x0, x1, ..."))
@@ -452,35 +531,43 @@ class _Builder:
     def is_const(node) -> bool:
         return node[0] == "C"
 
-    def apply(self, name: str, *args):
-        """Apply an operator, folding arithmetic on literal constants and
-        rewriting integer powers and 1/x to their own operators."""
+    @staticmethod
+    def is_exact(node, value: float | None = None) -> bool:
+        return (node[0] == "C" and len(node) > 2 and node[2]
+                and (value is None or node[1] == value))
+
+    def apply(self, name: str, *args, fold: bool = True):
+        """Apply an operator. With ``fold``, arithmetic on literal constants is
+        folded; always, a power with an exact special exponent (and 1/x with an
+        exact 1) becomes its own operator."""
         if name == "pow":
             base, exponent = args
-            if self.is_const(exponent) and not self.is_const(base):
-                p = exponent[1]
-                special = {2.0: "square", 3.0: "cube", 0.5: "sqrt", -1.0: "inv"}
-                if p in special:
-                    return (special[p], base)
+            if self.is_exact(exponent) and not self.is_const(base):
+                p = float(exponent[1])
+                if p in _POWER_OPS:
+                    return (_POWER_OPS[p], base)
                 if p == 1.0:
                     return base
-        if name == "div" and self.is_const(args[0]) and args[0][1] == 1.0 and not self.is_const(args[1]):
+        if (name == "div" and self.is_exact(args[0], 1.0) and not self.is_const(args[1])):
             return ("inv", args[1])
+        if not fold:
+            return (name, *args)
         if name == "neg" and self.is_const(args[0]):
-            return ("C", -args[0][1])
+            return ("C", -args[0][1], self.is_exact(args[0]))
         if name in ("add", "sub", "mul", "div", "pow") and all(self.is_const(a) for a in args):
             a, b = args[0][1], args[1][1]
             with np.errstate(all="ignore"):
                 value = float(ops.OPERATORS[name].numpy_fn(np.float64(a), np.float64(b)))
             if math.isfinite(value):
-                return ("C", value)
+                return ("C", value, self.is_exact(args[0]) and self.is_exact(args[1]))
         return (name, *args)
 
     def finish(self, node, variable_names) -> Expression:
         tokens: list[str] = []
         consts: list[float] = []
-
-        def emit(n):
+        stack = [node]
+        while stack:  # pre-order, iteratively (deep formulas do not recurse)
+            n = stack.pop()
             head = n[0]
             if head == "C":
                 tokens.append(CONST)
@@ -489,10 +576,7 @@ class _Builder:
                 tokens.append(f"x{n[1]}")
             else:
                 tokens.append(head)
-                for child in n[1:]:
-                    emit(child)
-
-        emit(node)
+                stack.extend(reversed(n[1:]))
         return Expression(tokens, consts, variable_names)
 
     # -- Python syntax --
@@ -500,9 +584,14 @@ class _Builder:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 raise ValueError(f"unsupported literal {node.value!r}")
-            return ("C", float(node.value))
+            return ("C", float(node.value), isinstance(node.value, int))
         if isinstance(node, ast.Name):
             return self.variable(node.id)
+        if isinstance(node, ast.Attribute):
+            if (isinstance(node.value, ast.Name) and node.value.id in _MODULES
+                    and node.attr in _NAMED_CONSTANTS):
+                return ("C", _NAMED_CONSTANTS[node.attr], False)
+            raise ValueError(f"unsupported name {ast.unparse(node)!r}")
         if isinstance(node, ast.UnaryOp):
             operand = self.visit(node.operand)
             if isinstance(node.op, ast.USub):
@@ -516,28 +605,41 @@ class _Builder:
                 raise ValueError(f"unsupported operator {type(node.op).__name__}")
             return self.apply(name, self.visit(node.left), self.visit(node.right))
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.keywords:
+            func = node.func
+            if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                    and func.value.id in _MODULES):
+                fname = func.attr
+            elif isinstance(func, ast.Name):
+                fname = func.id
+            else:
                 raise ValueError("only plain function calls like sin(x) are supported")
-            fname = node.func.id
-            args = [self.visit(a) for a in node.args]
+            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+                raise ValueError(f"{fname}: only positional arguments are supported")
             if fname in ("cot", "sec", "csc"):
                 inner = {"cot": "tan", "sec": "cos", "csc": "sin"}[fname]
-                self._expect(fname, args, 1)
-                return ("inv", (inner, args[0]))
+                self._expect(fname, node.args, 1)
+                return ("inv", (inner, self.visit(node.args[0])))
             if fname == "sqr":
                 fname = "square"
             try:
                 op = ops.get(fname)
             except ValueError:
-                raise ValueError(f"unknown function {fname!r}") from None
-            self._expect(fname, args, op.arity)
-            return self.apply(op.name, *args)
-        raise ValueError(f"unsupported syntax: {ast.dump(node)[:60]}")
+                known = sorted({*ops.OPERATORS, *(a for o in ops.OPERATORS.values()
+                                                  for a in o.aliases if a.isidentifier()),
+                                "cot", "sec", "csc"})
+                raise ValueError(f"unknown function {fname!r}; known functions: "
+                                 f"{', '.join(known)}") from None
+            self._expect(fname, node.args, op.arity)
+            args = [self.visit(a) for a in node.args]
+            # a call by name builds the node as written (no folding of constants)
+            return self.apply(op.name, *args, fold=False)
+        raise ValueError(f"unsupported syntax {ast.unparse(node)!r}")
 
     @staticmethod
     def _expect(fname, args, n):
         if len(args) != n:
-            raise ValueError(f"{fname} takes {n} argument(s), got {len(args)}")
+            raise ValueError(f"{fname}() takes {n} argument{'s' if n > 1 else ''}, "
+                             f"got {len(args)}")
 
     # -- sympy trees --
     def from_sympy(self, expr):

@@ -12,6 +12,7 @@ loss; nothing else happens.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -65,6 +66,28 @@ class Operator:
     aliases: tuple[str, ...] = ()
 
 
+def _np_float(x):
+    """``x`` as an array; integer and boolean input becomes float64.
+
+    Integer arithmetic would otherwise give wrong answers or raise where the
+    float functions give NaN/inf: ``np.reciprocal(0)`` is a huge negative
+    integer and ``np.power(2, -1)`` raises.
+    """
+    x = np.asarray(x)
+    return x.astype(np.float64) if x.dtype.kind in "biu" else x
+
+
+def _np(fn: Callable) -> Callable:
+    """The numpy form ``fn`` made safe for integer arguments (see :func:`_np_float`)."""
+
+    def safe(*args):
+        return fn(*(_np_float(a) for a in args))
+
+    safe.__name__ = getattr(fn, "__name__", "numpy_fn")
+    safe.__doc__ = fn.__doc__
+    return safe
+
+
 def _np_harmonic(x):
     from scipy.special import digamma
 
@@ -77,6 +100,18 @@ def _sympy_pow(a, b):
 
 def _one(x):
     return torch.ones_like(x)
+
+
+def _pow_partials(args, out):
+    """Partials of ``a**b``, as torch's autograd gives them: where the base is
+    0 they are 0 (rather than ``0*inf``) for ``b == 0`` and ``b >= 0``
+    respectively, so a fit of ``x**c`` on data containing ``x = 0`` gets
+    finite derivatives."""
+    a, b = args
+    zero = torch.zeros_like(out)
+    d_a = torch.where(b == 0, zero, b * torch.pow(a, b - 1.0))
+    d_b = torch.where((a == 0) & (b >= 0), zero, out * torch.log(a))
+    return d_a, d_b
 
 
 _EULER_GAMMA = float(np.euler_gamma)
@@ -95,9 +130,7 @@ _SPECS: list[Operator] = [
     Operator("div", 2, 1, torch.div, np.divide, lambda a, b: a / b,
              lambda args, out: (1.0 / args[1], -out / args[1]),
              symbol="/", aliases=("/", "divide")),
-    Operator("pow", 2, 1, torch.pow, np.power, _sympy_pow,
-             lambda args, out: (args[1] * torch.pow(args[0], args[1] - 1.0),
-                                out * torch.log(args[0])),
+    Operator("pow", 2, 1, torch.pow, np.power, _sympy_pow, _pow_partials,
              symbol="^", aliases=("^", "**", "power")),
     # unary
     Operator("neg", 1, 1, torch.neg, np.negative, lambda a: -a,
@@ -139,6 +172,9 @@ _SPECS: list[Operator] = [
              _np_harmonic, sympy.harmonic,
              lambda args, out: (torch.special.polygamma(1, args[0] + 1.0),)),
 ]
+
+# numpy forms accept integer input too (computed in float64)
+_SPECS = [dataclasses.replace(op, numpy_fn=_np(op.numpy_fn)) for op in _SPECS]
 
 OPERATORS: dict[str, Operator] = {op.name: op for op in _SPECS}
 

@@ -22,6 +22,24 @@ __all__ = ["SymbolicRegressor"]
 MIN_SAMPLES = 5
 
 
+def _drop_nonfinite_rows(X, y, sample_weight):
+    """Rows of X, y (and weights) where everything is finite."""
+    try:
+        Xa = np.asarray(X, dtype=np.float64)
+        ya = np.asarray(y, dtype=np.float64).reshape(len(Xa), -1)
+    except (TypeError, ValueError):
+        return X, y, sample_weight  # validation proper reports the problem
+    keep = np.isfinite(Xa.reshape(len(Xa), -1)).all(axis=1) & np.isfinite(ya).all(axis=1)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if sample_weight.shape[0] == len(keep):
+            keep &= np.isfinite(sample_weight)
+            sample_weight = sample_weight[keep]
+    X = X.iloc[keep] if isinstance(X, pd.DataFrame) else Xa[keep]
+    y = y.iloc[keep] if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)[keep]
+    return X, y, sample_weight
+
+
 class SymbolicRegressor(RegressorMixin, BaseEstimator):
     """Find closed-form formulas that fit the data.
 
@@ -141,9 +159,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if isinstance(y, (pd.DataFrame, pd.Series)) and not all(
                 pd.api.types.is_numeric_dtype(t) for t in np.atleast_1d(getattr(y, "dtypes", y.dtype))):
             raise ValueError("y must be numeric")
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64,
-                             ensure_all_finite=not self.drop_nonfinite,
-                             ensure_min_samples=1)
+        if self.drop_nonfinite:
+            X, y, sample_weight = _drop_nonfinite_rows(X, y, sample_weight)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=1)
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 1:
             raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
@@ -154,14 +172,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"sample_weight has {w.shape[0]} values but X has {X.shape[0]} rows")
             if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
                 raise ValueError("sample_weight must be finite, non-negative and not all zero")
-        if self.drop_nonfinite:
-            keep = np.isfinite(X).all(axis=1) & np.isfinite(y)
-            if w is not None:
-                keep &= np.isfinite(w)
-            X, y = X[keep], y[keep]
-            w = None if w is None else w[keep]
         if X.shape[0] < MIN_SAMPLES:
-            raise ValueError(f"need at least {MIN_SAMPLES} samples to fit, got {X.shape[0]}")
+            n = X.shape[0]
+            raise ValueError(f"need at least {MIN_SAMPLES} samples to fit, got {n} sample{'s' * (n != 1)}")
         names = self._variable_names(X.shape[1], variable_names)
         return X, y, w, names
 
@@ -263,7 +276,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X, index: int | None = None) -> np.ndarray:
         """Predictions of the chosen formula (or row ``index`` of the front)."""
         expr = self._expression(index)
-        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         return expr.evaluate(X)
 
     def sympy(self, index: int | None = None):

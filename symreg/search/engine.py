@@ -255,14 +255,17 @@ class _Search:
             self._progress("evolve")
 
     def _polish_phase(self) -> None:
-        front = self.hof.front()
-        deadline = self.budget.start + self.cfg.time_budget
+        # sympy is slow: the polish gets at most 10 % of the budget (and what
+        # is left of it), most complex formulas last
+        front = [c for c in self.hof.front() if len(c.expr) > 3]
+        end = self.budget.start + self.cfg.time_budget
+        deadline = min(end, time.perf_counter() + max(0.3, 0.1 * self.cfg.time_budget))
         simplified = []
-        for cand in front:
-            if time.perf_counter() > deadline - 0.2:
+        for k, cand in enumerate(front):
+            share = (deadline - time.perf_counter()) / (len(front) - k)
+            if share < 0.05:
                 break
-            s = simplify(cand.expr, timeout=min(1.0, max(0.1, deadline - time.perf_counter() - 0.2)),
-                         X=self.Xs, operators=self.cfg.operators)
+            s = simplify(cand.expr, timeout=min(1.0, share), X=self.Xs, operators=self.cfg.operators)
             if s.tokens != cand.expr.tokens:
                 simplified.append(s)
         if simplified:
@@ -270,7 +273,7 @@ class _Search:
                                            device=self.cfg.device)
             self.hof.update(fitted, losses)
         for cand in self.hof.front():
-            if time.perf_counter() > deadline - 0.1:
+            if time.perf_counter() > end - 0.1:
                 break
             if cand.expr.n_constants:
                 snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss,
