@@ -315,8 +315,13 @@ class Expression:
                 # infix would fold into one constant: write the node as a call
                 return (f"{tok}({', '.join(a[0] for a in args)})", _P_ATOM, False)
             if tok in _INFIX:
-                (a, pa, _), (b, pb, _) = args
+                (a, pa, _), (b, pb, b_const) = args
                 p = _INFIX[tok]
+                if precision is not None and tok in ("add", "sub") and b_const and b.startswith("-"):
+                    # for reading, x + (-2) is x - 2 (this text parses to sub, not add)
+                    tok = "sub" if tok == "add" else "add"
+                    op = ops.OPERATORS[tok]
+                    b, pb = b[1:], _P_ATOM
                 left = a if pa >= p else f"({a})"
                 # the right operand needs brackets at equal precedence (x - (y - z),
                 # x + (y + z)); a leading minus is bracketed for readability

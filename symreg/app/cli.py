@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Optional, TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-DEFAULT_OPERATORS = "+,-,*,/,sin,exp"
 
 app = typer.Typer(
     name="symreg",
@@ -158,8 +156,9 @@ def fit(
     data: str = typer.Argument(..., help="CSV file with a header row, or '-' for stdin."),
     target: str = typer.Option(..., "--target", "-t", help="Column to predict."),
     time: float = typer.Option(60.0, "--time", min=0.0, help="Time budget in seconds."),
-    operators: str = typer.Option(
-        DEFAULT_OPERATORS, "--operators", help="Comma-separated operator names."
+    operators: Optional[str] = typer.Option(
+        None, "--operators",
+        help="Comma-separated operator names (default: arithmetic, powers, roots, exp, log, sin, cos).",
     ),
     maxsize: int = typer.Option(30, "--maxsize", min=1, help="Largest expression complexity."),
     seed: int = typer.Option(
@@ -173,7 +172,7 @@ def fit(
     try:
         df = _read_table(data)
         X, y = _split_xy(df, target)
-        ops = _parse_operators(operators)
+        ops = None if operators is None else _parse_operators(operators)
 
         from symreg import SymbolicRegressor
 
