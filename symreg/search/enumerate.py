@@ -27,6 +27,7 @@ __all__ = ["enumerate_expressions", "EnumerationResult"]
 
 _LEAF_VAR = -1
 _LEAF_CONST = -2
+_CONST_LEAF_VALUES = (1.0, 0.6180339887)
 
 
 @dataclass
@@ -97,10 +98,11 @@ def enumerate_expressions(
     top_k : int
         Best expressions kept from each size.
     use_constants, max_constants : bool, int
-        Whether the constant leaf ``C`` (value 1, refitted later) is a building
-        block, and how many one expression may hold.
+        Whether constant leaves ``C`` are building blocks (two of them, valued
+        1 and 0.618…, both refitted later), and how many one expression may hold.
     pair_pool : int
-        The best ``pair_pool`` expressions of all sizes are also combined in
+        About ``pair_pool`` expressions (the small ones first, then the best
+        of the larger ones) are also combined in
         pairs, ``y ≈ a·f + b·g + c`` and ``y ≈ a·f·g + c``, each fitted in
         closed form (from one Gram matrix for the sums); the best pairs are
         returned in ``pairs``.
@@ -159,9 +161,12 @@ def enumerate_expressions(
     leaf_op = [_LEAF_VAR] * d
     leaf_payload = list(range(d))
     if use_constants and max_constants > 0:
-        leaf_vals.append(np.ones(P))
-        leaf_op.append(_LEAF_CONST)
-        leaf_payload.append(0)
+        # two constant leaves: 1 (exact in x + 1, 1/x ...) and a generic value,
+        # so that C·x and exp(C·x) are not pruned as copies of x and exp(x)
+        for value in _CONST_LEAF_VALUES:
+            leaf_vals.append(np.full(P, value))
+            leaf_op.append(_LEAF_CONST)
+            leaf_payload.append(0)
     z = np.zeros(len(leaf_op), dtype=np.int64)
     levels[1] = keep_new(_Level(np.array(leaf_vals), np.array(leaf_op), z.copy(),
                                 np.array(leaf_payload), z.copy(), z.copy(),
@@ -211,42 +216,54 @@ def enumerate_expressions(
         levels[size] = keep_new(merged)
         record(size, levels[size])
     if pair_pool > 1:
-        result.pairs = _best_pairs(levels, level_nmse, yp, operators, pair_pool, top_k)
+        exprs, F, sizes = _level_pool(levels, level_nmse, operators, pair_pool)
+        result.pairs = _best_pairs(exprs, F, sizes, yp, top_k)
     return result
 
 
-def _best_pairs(levels: dict[int, _Level], level_nmse: dict[int, np.ndarray], yp: np.ndarray,
-                operators: Sequence[str], pool: int, top_k: int) -> list[Expression]:
-    """Best sums ``f + c·g`` and products ``f·g`` of the ``pool`` best expressions."""
+def _level_pool(levels: dict[int, _Level], level_nmse: dict[int, np.ndarray],
+                operators: Sequence[str], pool: int) -> tuple[list[Expression], np.ndarray, np.ndarray]:
+    """Pair material from the levels: small expressions (the likely terms of a
+    sum) first, then the best of the larger ones."""
     sizes = np.concatenate([np.full(len(v), s) for s, v in level_nmse.items()])
     index = np.concatenate([np.arange(len(v)) for v in level_nmse.values()])
     nmse = np.concatenate(list(level_nmse.values()))
     is_leaf_const = np.concatenate([levels[s].op == _LEAF_CONST for s in level_nmse])
     nmse = np.where(is_leaf_const, np.inf, nmse)
-    # the pool: small expressions (the likely terms of a sum) first, then the
-    # best of the larger ones
     small = np.nonzero(sizes <= 5)[0]
     small = small[np.argsort(nmse[small], kind="stable")][: (2 * pool) // 3]
     rest = np.setdiff1d(np.argsort(nmse, kind="stable")[: pool], small)[: pool - len(small)]
     order = np.concatenate([small, rest])
     order = order[np.isfinite(nmse[order])]
+    exprs = [_build(levels, int(sizes[i]), int(index[i]), operators) for i in order]
+    F = (np.stack([levels[int(sizes[i])].values[int(index[i])] for i in order])
+         if len(order) else np.zeros((0, 0)))
+    return exprs, F, sizes[order]
+
+
+def _best_pairs(exprs: list[Expression], F: np.ndarray, sizes: np.ndarray, yp: np.ndarray,
+                top_k: int, n_product: int = 600) -> list[Expression]:
+    """Best sums ``f + c·g`` and products ``f·g`` of the pool, each fitted in
+    closed form (``a·(f + c·g) + b`` and ``a·f·g + b``) on the probe points."""
+    if len(exprs) < 2:
+        return []
     # smallest first, so that of affine-equivalent terms (f, 1 - f, 2·f) the
     # smallest is kept: a sum a·f + b·g + c does not tell them apart
-    order = order[np.lexsort((nmse[order], sizes[order]))]
-    if len(order) < 2:
-        return []
-    F = np.stack([levels[int(sizes[i])].values[int(index[i])] for i in order])
+    order = np.argsort(sizes, kind="stable")
+    F, sizes = F[order], sizes[order]
+    exprs = [exprs[i] for i in order]
     Fc = F - F.mean(axis=1, keepdims=True)
     norm = np.sqrt(np.einsum("ij,ij->i", Fc, Fc))
     with np.errstate(all="ignore"):
         unit = Fc / norm[:, None]
         lead = np.sign(unit[np.arange(len(unit)), np.argmax(np.abs(unit) > 1e-9, axis=1)])
         unit *= lead[:, None]
-    ok = np.isfinite(unit).all(axis=1) & (norm > 0)
+    ok = np.isfinite(unit).all(axis=1) & (norm > 1e-12 * (np.abs(F).max(axis=1) + 1e-300))
     _, first = np.unique(np.round(unit[ok], 9), axis=0, return_index=True)
     keep = np.sort(np.nonzero(ok)[0][first])
-    order, F, Fc = order[keep], F[keep], Fc[keep]
-    if len(order) < 2:
+    F, Fc, sizes = F[keep], Fc[keep], sizes[keep]
+    exprs = [exprs[i] for i in keep]
+    if len(exprs) < 2:
         return []
     yc = yp - yp.mean()
     syy = float(yc @ yc)
@@ -254,10 +271,10 @@ def _best_pairs(levels: dict[int, _Level], level_nmse: dict[int, np.ndarray], yp
         return []
     # sums: the 2x2 normal equations of every pair from one Gram matrix,
     # a block of rows at a time to bound memory
-    M = len(order)
+    M = len(exprs)
     gi = np.einsum("ij,ij->i", Fc, Fc)
     b = Fc @ yc
-    best_sum: list[tuple[float, int, int]] = []
+    best_sum: list[tuple[float, int, int, int]] = []
     for r0 in range(0, M, 512):
         r1 = min(M, r0 + 512)
         G = Fc[r0:r1] @ Fc.T
@@ -276,36 +293,36 @@ def _best_pairs(levels: dict[int, _Level], level_nmse: dict[int, np.ndarray], yp
         for f in flat:
             i, j = np.unravel_index(f, sum_nmse.shape)
             if np.isfinite(sum_nmse[i, j]):
-                size = int(sizes[order[r0 + int(i)]] + sizes[order[int(j)]])
+                size = int(sizes[r0 + int(i)] + sizes[int(j)])
                 # equal fits (to 3 digits, or both exact) go to the smaller pair
                 q = float(f"{max(sum_nmse[i, j], 1e-14):.3g}")
                 best_sum.append((q, size, r0 + int(i), int(j)))
     best_sum.sort()
-    # products: every pair multiplied, then an affine fit
-    m = min(len(order), 600)
-    iu = np.triu_indices(m)
+    # products: every pair of the smallest expressions, multiplied, then an affine fit
+    iu = np.triu_indices(min(M, n_product))
     with np.errstate(all="ignore"):
         prod = F[iu[0]] * F[iu[1]]
         prod_nmse = _linear_nmse(np.nan_to_num(prod, nan=0.0, posinf=0.0, neginf=0.0), yp)
     prod_nmse[~np.isfinite(prod).all(axis=1)] = np.inf
 
-    def tokens_of(k: int) -> list[str]:
-        i = order[k]
-        return list(_build(levels, int(sizes[i]), int(index[i]), operators).tokens)
-
     out: list[Expression] = []
     for _, _, i, j in best_sum[:top_k]:
-        out.append(Expression(["add"] + tokens_of(i) + ["mul", CONST] + tokens_of(j), None, check=False))
-    for f in np.argsort(prod_nmse, kind="stable")[:top_k]:
-        if not np.isfinite(prod_nmse[f]):
+        f, g = exprs[i], exprs[j]
+        # the weight c of f + c·g is refitted with the rest
+        out.append(Expression(("add",) + f.tokens + ("mul", CONST) + g.tokens,
+                              np.concatenate([f.constants, [1.0], g.constants]), check=False))
+    for k in np.argsort(prod_nmse, kind="stable")[:top_k]:
+        if not np.isfinite(prod_nmse[k]):
             break
-        out.append(Expression(["mul"] + tokens_of(iu[0][f]) + tokens_of(iu[1][f]), None, check=False))
-    # the constant of f + c·g starts at its least-squares value via the fit later
+        f, g = exprs[iu[0][k]], exprs[iu[1][k]]
+        out.append(Expression(("mul",) + f.tokens + g.tokens,
+                              np.concatenate([f.constants, g.constants]), check=False))
     return out
 
 
 def _build(levels: dict[int, _Level], size: int, idx: int, operators: Sequence[str]) -> Expression:
     tokens: list[str] = []
+    consts: list[float] = []
 
     def emit(s: int, i: int) -> None:
         lv = levels[s]
@@ -314,6 +331,7 @@ def _build(levels: dict[int, _Level], size: int, idx: int, operators: Sequence[s
             tokens.append(f"x{int(lv.a_idx[i])}")
         elif code == _LEAF_CONST:
             tokens.append(CONST)
+            consts.append(float(lv.values[i][0]))
         else:
             name = operators[code]
             tokens.append(name)
@@ -322,4 +340,4 @@ def _build(levels: dict[int, _Level], size: int, idx: int, operators: Sequence[s
                 emit(int(lv.b_size[i]), int(lv.b_idx[i]))
 
     emit(size, idx)
-    return Expression(tokens, None, check=False)
+    return Expression(tokens, consts, check=False)
