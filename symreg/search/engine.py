@@ -55,6 +55,8 @@ class SearchConfig:
     tournament_size: int = 5
     parsimony: float = 0.02
     max_fits_per_generation: int = 8
+    tune_constants: bool = True
+    max_tuned_per_generation: int = 64
     enumeration_fraction: float = 0.25
     enumeration_max_candidates: int = 3_000_000
     search_rows: int = 1024
@@ -241,6 +243,8 @@ class _Search:
             generation += 1
             offspring = self._breed(cfg.n_offspring)
             nmse = self._score(offspring)
+            if cfg.tune_constants:
+                offspring, nmse = self._tune(offspring, nmse)
             offspring, nmse = self._offer(offspring, nmse)
             self.population = self.population + offspring
             self.pop_keys += [self._key(e) for e in offspring]
@@ -352,6 +356,33 @@ class _Search:
             if child is not None:
                 out.append(child)
         return out
+
+    def _tune(self, exprs: list[Expression], nmse: np.ndarray) -> tuple[list[Expression], np.ndarray]:
+        """A few Levenberg–Marquardt steps for the promising offspring that hold
+        constants, on a small subsample: a skeleton is judged by what its
+        constants can do, not by the values it inherited."""
+        finite = np.isfinite(nmse)
+        if not finite.any():
+            return exprs, nmse
+        cut = np.quantile(nmse[finite], 0.25)
+        picked = [i for i in np.argsort(nmse, kind="stable")
+                  if nmse[i] <= cut and exprs[i].n_constants][: self.cfg.max_tuned_per_generation]
+        if not picked:
+            return exprs, nmse
+        rows = min(len(self.ys), 128)
+        fitted, losses = fit_constants([exprs[i] for i in picked], self.Xs[:rows], self.ys[:rows],
+                                       None if self.ws is None else self.ws[:rows],
+                                       linear_scaling=True, n_restarts=0, max_iter=8, max_points=None,
+                                       device=self.cfg.device)
+        self.budget.evals += 2 * len(picked)
+        exprs = list(exprs)
+        nmse = nmse.copy()
+        tuned = [exprs[i].with_constants(f.constants[1:-1]) for i, f in zip(picked, fitted)]
+        new = self._score(tuned)
+        for i, e, v in zip(picked, tuned, new):
+            if v < nmse[i]:
+                exprs[i], nmse[i] = e, v
+        return exprs, nmse
 
     def _offer(self, exprs: list[Expression], nmse: np.ndarray) -> tuple[list[Expression], np.ndarray]:
         """Fit the constants of offspring that could improve the hall of fame.
