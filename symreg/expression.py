@@ -98,7 +98,8 @@ def constant_to_sympy(value: float) -> sympy.Expr:
     """An exact sympy number for a constant that is plainly rational or q·π^k.
 
     In order: a fraction p/q with q <= 1000 that equals the value to float
-    precision; a small fraction times π, π², 1/π, √π, 1/√π or e; a decimal of at
+    precision; a small fraction times π, π², 1/π, √π, 1/√π, √2, √(2π), 1/√(2π)
+    or e; a decimal of at
     most six significant digits (``1.3939`` is 13939/10000), taken exactly.
     Anything else becomes a 15-digit ``sympy.Float``.
     """
@@ -114,6 +115,9 @@ def constant_to_sympy(value: float) -> sympy.Expr:
                              (1 / math.pi, 1 / sympy.pi),
                              (math.sqrt(math.pi), sympy.sqrt(sympy.pi)),
                              (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi)),
+                             (math.sqrt(2.0), sympy.sqrt(2)),
+                             (math.sqrt(2 * math.pi), sympy.sqrt(2 * sympy.pi)),
+                             (1 / math.sqrt(2 * math.pi), 1 / sympy.sqrt(2 * sympy.pi)),
                              (math.e, sympy.E)):
         frac = _small_fraction(value / factor, 100)
         if frac is not None and frac != 0:

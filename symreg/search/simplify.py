@@ -635,16 +635,20 @@ def simplify(expr: Expression, timeout: float = 1.0, *, X=None,
 # snap_constants
 # ----------------------------------------------------------------------------
 
+# the factors of physics constants: 1/(4π), √(2π), 1/√(2π) (a Gaussian), √2 ...
+_NICE_FACTORS = (1.0, math.pi, 1 / math.pi, math.pi**2, math.sqrt(math.pi), 1 / math.sqrt(math.pi),
+                 math.sqrt(2.0), math.sqrt(2 * math.pi), 1 / math.sqrt(2 * math.pi))
+
+
 def nice_values(c: float, max_denominator: int = 12, max_rel_change: float = 0.05
                 ) -> list[float]:
     """"Nice" values near ``c``, nicest first.
 
-    Candidates: 0 (when |c| <= 0.01), the nearest integer, the nearest integer
-    multiple of π, and for each q = 2..max_denominator the nearest fraction
-    p/q and (p/q)·π in lowest terms. Only values within ``max_rel_change``
+    Candidates: 0 (when |c| <= 0.01), and for each q = 1..max_denominator the
+    nearest fraction p/q in lowest terms times each of 1, π, 1/π, π², √π,
+    1/√π, √2, √(2π) and 1/√(2π). Only values within ``max_rel_change``
     (relative) of ``c`` are kept, and ``c`` itself is never returned.
-    Ordered by denominator, a plain fraction before the multiple of π with the
-    same denominator.
+    Ordered by denominator, then by factor in that order.
     """
     c = float(c)
     if not math.isfinite(c):
@@ -656,7 +660,7 @@ def nice_values(c: float, max_denominator: int = 12, max_rel_change: float = 0.0
         out.append(0.0)
         seen.add(0.0)
     for q in range(1, max_denominator + 1):
-        for factor in (1.0, math.pi):
+        for factor in _NICE_FACTORS:
             p = round(c * q / factor)
             if p == 0 or math.gcd(int(p), q) != 1:
                 continue
