@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test example bench-evaluator bench-constants clean-venv
+.PHONY: test example bench-evaluator bench-constants bench-nguyen clean-venv
 
 # torch is installed FIRST and with this exact pin. pyproject.toml leaves torch unpinned (users
 # bring their own build), so a plain `pip install -e .` would resolve the newest torch from
@@ -23,13 +23,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 example: $(STAMP)
-	$(BIN)/symreg fit examples/data/kepler.csv --target period --time 20
+	$(BIN)/symreg fit examples/data/kepler.csv --target period --time 20 --model-selection bic
 
 bench-evaluator: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluator.py
 
 bench-constants: $(STAMP)
 	$(BIN)/python benchmarks/bench_constants.py
+
+bench-nguyen: $(STAMP)
+	$(BIN)/python benchmarks/bench_nguyen.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -7,7 +7,11 @@ loss. Model selection follows PySR's conventions:
 * ``"accuracy"``: the lowest loss;
 * ``"score"``: the highest score, where ``score_i = -Δ ln(loss) / Δ complexity``
   between a front member and its simpler neighbour (0 for the simplest);
-* ``"best"``: the highest score among members with loss ≤ 1.5 × the lowest.
+* ``"best"``: the highest score among members with loss ≤ 1.5 × the lowest;
+* ``"bic"``: the lowest ``n·ln(loss) + complexity·ln(n)`` (a Bayesian information
+  criterion with one parameter per node): on small noisy tables it stops at the
+  formula that explains the data to within its noise, where ``"best"`` may keep
+  buying small gains with large formulas.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from .expression import Expression
 
 __all__ = ["Candidate", "HallOfFame", "front_scores", "select_model", "MODEL_SELECTIONS"]
 
-MODEL_SELECTIONS = ("best", "accuracy", "score")
+MODEL_SELECTIONS = ("best", "accuracy", "score", "bic")
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,11 @@ def front_scores(losses: Sequence[float], complexities: Sequence[int], loss_floo
 
 
 def select_model(losses: Sequence[float], complexities: Sequence[int], method: str = "best",
-                 loss_floor: float = 0.0) -> int:
-    """Index of the chosen front member (see the module docstring)."""
+                 loss_floor: float = 0.0, n_samples: int | None = None) -> int:
+    """Index of the chosen front member (see the module docstring).
+
+    ``n_samples`` is needed by ``"bic"``.
+    """
     if method not in MODEL_SELECTIONS:
         raise ValueError(f"model_selection must be one of {MODEL_SELECTIONS}, got {method!r}")
     if len(losses) == 0:
@@ -111,6 +118,12 @@ def select_model(losses: Sequence[float], complexities: Sequence[int], method: s
     eff = np.maximum(np.asarray(losses, dtype=np.float64), loss_floor)
     if method == "accuracy":
         return int(np.argmin(eff))
+    if method == "bic":
+        if not n_samples or n_samples < 2:
+            raise ValueError("model_selection='bic' needs the number of samples")
+        floor = max(loss_floor, np.finfo(float).tiny)
+        bic = n_samples * np.log(np.maximum(eff, floor)) + np.asarray(complexities) * np.log(n_samples)
+        return int(np.argmin(bic))
     scores = front_scores(losses, complexities, loss_floor)
     if method == "score":
         return int(np.argmax(scores))

@@ -68,9 +68,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Search worker processes.
     device : str, optional
         ``"cpu"``, ``"cuda"`` or ``None``/``"auto"`` (CUDA when available).
-    model_selection : {"best", "accuracy", "score"}, default="best"
+    model_selection : {"best", "accuracy", "score", "bic"}, default="best"
         How :attr:`best_index_` is chosen from the front (see
-        :mod:`symreg.pareto`).
+        :mod:`symreg.pareto`). ``"bic"`` suits small noisy tables.
     loss : {"mse", "mae", "huber", "logcosh"} or callable, default="mse"
         Loss reported in :attr:`equations_` and used to build the front and
         select the model. Constants are always fitted by least squares.
@@ -261,7 +261,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "sympy": [c.expr.sympy() for c in front],
             "expression": [c.expr for c in front],
         })
-        self.best_index_ = select_model(loss, comp, self.model_selection, hof.loss_floor)
+        self.best_index_ = select_model(loss, comp, self.model_selection, hof.loss_floor,
+                                        n_samples=len(y))
         self.best_ = front[self.best_index_].expr
 
     # ------------------------------------------------------------------------

@@ -137,4 +137,16 @@ def test_select_model_rejects_bad_input():
         select_model(FRONT_LOSSES, FRONT_COMPLEXITIES, "fastest")
     with pytest.raises(ValueError):
         select_model([], [], "best")
-    assert set(MODEL_SELECTIONS) == {"best", "accuracy", "score"}
+    assert set(MODEL_SELECTIONS) == {"best", "accuracy", "score", "bic"}
+    with pytest.raises(ValueError, match="number of samples"):
+        select_model([1.0, 0.5], [1, 3], "bic")
+
+
+def test_select_model_bic_by_hand():
+    # the Kepler front: the 3-node law against a 20-node formula that fits the noise
+    losses, comp, n = [0.0018, 0.0015, 0.000516], [3, 7, 20], 19
+    bic = [n * math.log(v) + c * math.log(n) for v, c in zip(losses, comp)]
+    assert select_model(losses, comp, "bic", n_samples=n) == int(np.argmin(bic)) == 0
+    assert select_model(losses, comp, "best", n_samples=n) == 2
+    # with many points a real improvement pays for its nodes
+    assert select_model(losses, comp, "bic", n_samples=100_000) == 2

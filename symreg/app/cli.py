@@ -166,6 +166,11 @@ def fit(
     ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel search workers."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    model_selection: str = typer.Option(
+        "best", "--model-selection",
+        help="How the highlighted formula is chosen: best, accuracy, score or bic "
+             "(bic suits small noisy tables).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
 ) -> None:
     """Fit equations to DATA, predicting --target from all other columns."""
@@ -183,6 +188,7 @@ def fit(
             random_state=seed,
             n_jobs=jobs,
             device=device,
+            model_selection=model_selection,
         )
         try:
             model.fit(X, y)
