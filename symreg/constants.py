@@ -195,7 +195,7 @@ def fit_constants(
 
     Xt = torch.tensor(Xf, dtype=torch.float64, device=dev)   # a copy: X may be read-only
     # targets as rows: one shared row, or one per expression (indexed by owner)
-    yt = torch.as_tensor(yf.reshape(-1 if per_expr_y else 1, Xf.shape[0]), dtype=torch.float64, device=dev)
+    yt = torch.tensor(yf.reshape(-1 if per_expr_y else 1, Xf.shape[0]), dtype=torch.float64, device=dev)
     wt = torch.as_tensor(wf / wf.sum(), dtype=torch.float64, device=dev)
     # a loss at or below this (per expression) is an exact fit, to round-off
     wn = wf / wf.sum()

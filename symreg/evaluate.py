@@ -460,10 +460,10 @@ def evaluate_batch(
             return np.zeros((B, 0))
         raise ValueError("X has no rows: there is no loss to compute")
 
-    Xt = torch.as_tensor(X_np, dtype=dtype, device=dev)
+    Xt = torch.tensor(X_np, dtype=dtype, device=dev)  # a copy: X may be read-only
     if y is not None:
-        yt = torch.as_tensor(y_np, dtype=dtype, device=dev)
-        wt = torch.as_tensor(w_np, dtype=dtype, device=dev)
+        yt = torch.tensor(y_np, dtype=dtype, device=dev)
+        wt = torch.tensor(w_np, dtype=dtype, device=dev)
 
     # points per chunk and tokens per chunk keep rows × points <= max_elements
     n_chunk = min(n, max(256, max_elements // 4096))

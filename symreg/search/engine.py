@@ -190,7 +190,7 @@ class _Search:
 
     def _reserve(self) -> float:
         # time kept back for the polish phase
-        return min(2.0, 0.05 * self.cfg.time_budget) if self.cfg.polish else 0.0
+        return min(3.0, 0.1 * self.cfg.time_budget) if self.cfg.polish else 0.0
 
     def _phase(self, name: str, fn, *args) -> None:
         t0 = time.perf_counter()
@@ -259,10 +259,18 @@ class _Search:
             self._progress("evolve")
 
     def _polish_phase(self) -> None:
-        # sympy is slow: the polish gets at most 10 % of the budget (and what
-        # is left of it), most complex formulas last
-        front = [c for c in self.hof.front() if len(c.expr) > 3]
         end = self.budget.start + self.cfg.time_budget
+        # snapping is cheap and decides exactness: it goes first
+        for cand in self.hof.front():
+            if time.perf_counter() > end - 0.05:
+                return
+            if cand.expr.n_constants:
+                snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss,
+                                               sample_weight=self.w, device=self.cfg.device)
+                if snapped is not cand.expr:
+                    self.hof.update([fold_constants(snapped)], [loss])
+        # sympy is slow: it gets what is left, at most 10 % of the budget
+        front = [c for c in self.hof.front() if len(c.expr) > 3]
         deadline = min(end, time.perf_counter() + max(0.3, 0.1 * self.cfg.time_budget))
         simplified = []
         for k, cand in enumerate(front):
@@ -276,14 +284,6 @@ class _Search:
             fitted, losses = fit_constants(simplified, self.X, self.y, self.w, n_restarts=0,
                                            device=self.cfg.device)
             self.hof.update(fitted, losses)
-        for cand in self.hof.front():
-            if time.perf_counter() > end - 0.1:
-                break
-            if cand.expr.n_constants:
-                snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss,
-                                               sample_weight=self.w, device=self.cfg.device)
-                if snapped is not cand.expr:
-                    self.hof.update([fold_constants(snapped)], [loss])
 
     # -- evolution steps -----------------------------------------------------------
     def _fitness(self, nmse: np.ndarray, exprs: list[Expression]) -> np.ndarray:
