@@ -271,3 +271,18 @@ def test_snap_constants_on_noisy_data_and_without_constants():
     plain = Expression(["square", "x0"])
     same, loss = snap_constants(plain, X, y)
     assert same is plain and loss == pytest.approx(np.mean((X[:, 0] ** 2 - y) ** 2))
+
+
+def test_simplify_respects_a_restricted_operator_set():
+    from symreg.search.simplify import rewrite_operators
+
+    e = Expression.parse("1.5*(cos(x1) + 0.666667*(cos(x1) + x0*x0)) - 0.5")
+    ops = ("add", "sub", "mul", "div", "cos", "exp")
+    s = simplify(e, timeout=2.0, operators=ops)
+    assert len(s) < len(e)
+    assert all(t in ops or t.startswith("x") or t == "C" for t in s.tokens)
+    X = np.random.default_rng(0).uniform(-3, 3, size=(50, 2))
+    np.testing.assert_allclose(s.evaluate(X), e.evaluate(X), rtol=1e-5)
+    assert rewrite_operators(Expression.parse("sqrt(x0)"), frozenset({"mul"})) is None
+    assert str(rewrite_operators(Expression.parse("x0**2 + 1/x1"), frozenset({"add", "mul", "div"}))) \
+        == "x0*x0 + 1/x1"

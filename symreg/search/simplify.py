@@ -102,6 +102,43 @@ def tree_to_expression(tree, variable_names: Sequence[str] | None = None,
     return Expression(tokens, consts, variable_names, check=check)
 
 
+# equivalents of the shorthand operators that sympy's output uses, in order of
+# preference, for searches whose operator set lacks them
+_REWRITES = {
+    "square": (("mul",), lambda a: ("mul", a, a)),
+    "cube": (("mul",), lambda a: ("mul", a, ("mul", a, a))),
+    "inv": (("div",), lambda a: ("div", 1.0, a)),
+    "neg": (("mul",), lambda a: ("mul", -1.0, a)),
+    "sqrt": (("pow",), lambda a: ("pow", a, 0.5)),
+}
+
+
+def rewrite_operators(expr: Expression, allowed: frozenset[str]) -> Expression | None:
+    """``expr`` with ``square``, ``cube``, ``inv``, ``neg`` and ``sqrt`` written
+    with allowed operators (``x*x`` for ``x**2``), or None if that is not
+    possible."""
+    if all(t not in _ARITY or t in allowed for t in expr.tokens):
+        return expr
+
+    def walk(node):
+        if not isinstance(node, tuple):
+            return node
+        args = [walk(a) for a in node[1:]]
+        op = node[0]
+        if op in allowed:
+            return (op, *args)
+        if op in _REWRITES:
+            needs, build = _REWRITES[op]
+            if all(n in allowed for n in needs):
+                return build(*args)
+        raise _Disallowed
+
+    try:
+        return tree_to_expression(walk(expression_to_tree(expr)), expr.variable_names)
+    except _Disallowed:
+        return None
+
+
 # ----------------------------------------------------------------------------
 # fold_constants
 # ----------------------------------------------------------------------------
@@ -610,6 +647,10 @@ def simplify(expr: Expression, timeout: float = 1.0, *, X=None,
     for tokens, consts in raw:
         try:
             cand = Expression(tokens, consts, names)
+            if allowed is not None:
+                cand = rewrite_operators(cand, allowed)
+                if cand is None:
+                    continue
             cand = fold_constants(cand, operators=operators)
         except Exception:  # noqa: BLE001
             continue
