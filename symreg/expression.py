@@ -246,6 +246,24 @@ class Expression:
             self._hash = hash((self.tokens, values.tobytes()))
         return self._hash
 
+    def reduce(self, on_const, on_variable, on_operator):
+        """Fold the tree bottom-up: ``on_const(value)``, ``on_variable(index)``
+        and ``on_operator(token, operator, args)`` give each node's result from
+        its arguments' results. Iterative, so deep expressions are fine."""
+        stack: list = []
+        cidx = len(self.constants)
+        for tok in reversed(self.tokens):
+            if tok == CONST:
+                cidx -= 1
+                stack.append(on_const(float(self.constants[cidx])))
+            elif is_variable(tok):
+                stack.append(on_variable(variable_index(tok)))
+            else:
+                op = ops.OPERATORS[tok]
+                args = [stack.pop() for _ in range(op.arity)]  # first argument on top
+                stack.append(on_operator(tok, op, args))
+        return stack[0]
+
     def key(self, constants: bool = False, digits: int = 8) -> str:
         """A canonical key for de-duplication.
 
@@ -254,26 +272,13 @@ class Expression:
         constants read ``C`` (the skeleton); otherwise they are written with
         ``digits`` significant digits.
         """
-        pos = 0
-        cidx = 0
-
-        def walk() -> str:
-            nonlocal pos, cidx
-            tok = self.tokens[pos]
-            pos += 1
-            if tok == CONST:
-                value = self.constants[cidx]
-                cidx += 1
-                return f"{value:.{digits}g}" if constants else CONST
-            op = ops.OPERATORS.get(tok)
-            if op is None:
-                return tok
-            args = [walk() for _ in range(op.arity)]
+        def on_operator(tok, op, args):
             if op.commutative:
                 args.sort()
             return f"{tok}({','.join(args)})"
 
-        return walk()
+        return self.reduce(lambda v: f"{v:.{digits}g}" if constants else CONST,
+                           lambda i: f"x{i}", on_operator)
 
     # -- printing ------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -297,24 +302,16 @@ class Expression:
         keeps as written instead of folding it into one constant.
         """
         names = names if names is not None else self.variable_names
-        pos = 0
-        cidx = 0
 
-        def walk() -> tuple[str, int, bool]:
-            """(text, precedence, is a constant leaf)"""
-            nonlocal pos, cidx
-            tok = self.tokens[pos]
-            pos += 1
-            if tok == CONST:
-                value = self.constants[cidx]
-                cidx += 1
-                text = _format_constant(value, precision)
-                return (text, _P_NEG if text.startswith("-") else _P_ATOM, True)
-            if is_variable(tok):
-                i = variable_index(tok)
-                return (names[i] if names is not None and i < len(names) else tok, _P_ATOM, False)
-            op = ops.OPERATORS[tok]
-            args = [walk() for _ in range(op.arity)]
+        # each node gives (text, precedence, is a constant leaf)
+        def on_const(value):
+            text = _format_constant(value, precision)
+            return (text, _P_NEG if text.startswith("-") else _P_ATOM, True)
+
+        def on_variable(i):
+            return (names[i] if names is not None and i < len(names) else f"x{i}", _P_ATOM, False)
+
+        def on_operator(tok, op, args):
             if all(a[2] for a in args) and tok in _FOLDABLE:
                 # infix would fold into one constant: write the node as a call
                 return (f"{tok}({', '.join(a[0] for a in args)})", _P_ATOM, False)
@@ -347,7 +344,7 @@ class Expression:
                 return (f"1/{a if pa >= _P_POW else f'({a})'}", _P_MUL, False)
             return (f"{tok}({a})", _P_ATOM, False)
 
-        return walk()[0]
+        return self.reduce(on_const, on_variable, on_operator)[0]
 
     # -- sympy -----------------------------------------------------------------------
     def sympy(self, variable_names: Sequence[str] | None = None, exact_constants: bool = True,
@@ -361,28 +358,13 @@ class Expression:
         """
         names = variable_names if variable_names is not None else self.variable_names
         symbols = symbols or {}
-        pos = 0
-        cidx = 0
-
         def symbol(i: int) -> sympy.Symbol:
             name = names[i] if names is not None and i < len(names) else f"x{i}"
             return symbols.get(name) or sympy.Symbol(name)
 
-        def walk() -> sympy.Expr:
-            nonlocal pos, cidx
-            tok = self.tokens[pos]
-            pos += 1
-            if tok == CONST:
-                value = float(self.constants[cidx])
-                cidx += 1
-                return constant_to_sympy(value) if exact_constants else sympy.Float(value, 15)
-            if is_variable(tok):
-                return symbol(variable_index(tok))
-            op = ops.OPERATORS[tok]
-            args = [walk() for _ in range(op.arity)]
-            return op.sympy_fn(*args)
-
-        return walk()
+        return self.reduce(
+            lambda v: constant_to_sympy(v) if exact_constants else sympy.Float(v, 15),
+            symbol, lambda tok, op, args: op.sympy_fn(*args))
 
     def latex(self, variable_names: Sequence[str] | None = None, precision: int = 4) -> str:
         """LaTeX for the formula, constants shown with ``precision`` digits."""
@@ -403,25 +385,9 @@ class Expression:
             raise ValueError(f"expression uses x{self.n_variables - 1} but X has "
                              f"{X.shape[1]} columns")
         n = X.shape[0]
-        pos = 0
-        cidx = 0
-
-        def walk() -> np.ndarray:
-            nonlocal pos, cidx
-            tok = self.tokens[pos]
-            pos += 1
-            if tok == CONST:
-                value = self.constants[cidx]
-                cidx += 1
-                return np.full(n, value)
-            if is_variable(tok):
-                return X[:, variable_index(tok)]
-            op = ops.OPERATORS[tok]
-            args = [walk() for _ in range(op.arity)]
-            return op.numpy_fn(*args)
-
         with np.errstate(all="ignore"):
-            out = walk()
+            out = self.reduce(lambda v: np.full(n, v), lambda i: X[:, i],
+                              lambda tok, op, args: op.numpy_fn(*args))
         return np.broadcast_to(np.asarray(out, dtype=np.float64), (n,)).copy()
 
     # -- serialisation -------------------------------------------------------------------
