@@ -90,10 +90,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -102,13 +98,15 @@ from pathlib import Path
 
 import numpy as np
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # run from a checkout without an installed symreg
-    sys.path.insert(0, str(_ROOT))
+# the repo root (symreg from a checkout without an installed symreg), then this
+# folder (_common, also when a test loads this script from its path)
+for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parent):
+    if str(_dir) not in sys.path:
+        sys.path.insert(0, str(_dir))
 
 import scipy  # noqa: E402
 import scipy.optimize  # noqa: E402
-import torch  # noqa: E402
+from _common import finish, machine_info, machine_lines  # noqa: E402
 
 from symreg import operators as ops  # noqa: E402
 from symreg.constants import _EXACT as EXACT  # noqa: E402  (MSE / mean(y^2) of an exact fit)
@@ -131,42 +129,6 @@ RECOVERY_TOL = 1e-6
 MATCH_NMSE = 1e-12
 TARGET_RATE = 0.95
 INITS = ("ones", "perturbed")
-
-
-# ----------------------------------------------------------------------------
-# machine
-# ----------------------------------------------------------------------------
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine_info(argv: list[str]) -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count()
-    return {
-        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join([os.path.relpath(sys.executable) if sys.executable else "python",
-                             os.path.relpath(__file__)] + list(argv)),
-        "cpu_model": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "device": "cpu",
-        "torch_threads": torch.get_num_threads(),
-    }
 
 
 # ----------------------------------------------------------------------------
@@ -521,11 +483,7 @@ def format_report(res: dict) -> str:
     rej = p["rejected"]
     lines = [
         "symreg constant-fitting benchmark",
-        f"date     : {m['date']}",
-        f"command  : {m['command']}",
-        f"machine  : {m['cpu_model']}, {m['cpu_cores']} cores ({m['cpu_cores_usable']} usable)",
-        f"software : python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"numpy {m['numpy']}, scipy {m['scipy']}",
+        *machine_lines(m, "scipy"),
         "device   : cpu, float64 on both sides",
         "",
         f"problems : {p['n']} identifiable random skeletons, 1-{N_FEATURES} variables, "
@@ -595,16 +553,10 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; returns all figures (and writes --json when given)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    res = {"machine": machine_info(argv)}
+    res = {"machine": machine_info(__file__, argv, scipy=scipy.__version__)}
     res.update(run(args))
     res["settings"] = {k: v for k, v in vars(args).items() if k not in ("json", "quiet")}
-    if not args.quiet:
-        print(format_report(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        if not args.quiet:
-            print(f"\nfigures written to {args.json}")
-    return res
+    return finish(res, args, format_report, "figures")
 
 
 if __name__ == "__main__":

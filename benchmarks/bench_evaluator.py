@@ -30,10 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,12 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # run from a checkout without an installed symreg
-    sys.path.insert(0, str(_ROOT))
+# the repo root (symreg from a checkout without an installed symreg), then this
+# folder (_common, also when a test loads this script from its path)
+for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parent):
+    if str(_dir) not in sys.path:
+        sys.path.insert(0, str(_dir))
 
 import sympy  # noqa: E402
-import torch  # noqa: E402
+from _common import cuda_missing, finish, machine_info, machine_lines  # noqa: E402
 
 from symreg.evaluate import compile_batch, evaluate_batch, resolve_device  # noqa: E402
 from symreg.generate import random_expressions  # noqa: E402
@@ -65,41 +63,6 @@ def make_data(n_points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     X = rng.uniform(-3.0, 3.0, size=(n_points, N_FEATURES))
     y = X[:, 0] * np.sin(X[:, 1]) + X[:, 2] ** 2
     return X, y
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine_info(device: torch.device, argv: list[str]) -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count()
-    info = {
-        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join([os.path.relpath(sys.executable) if sys.executable else "python",
-                             os.path.relpath(__file__)] + list(argv)),
-        "cpu_model": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sympy": sympy.__version__,
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 # ----------------------------------------------------------------------------
@@ -308,12 +271,7 @@ def format_report(res: dict) -> str:
     dtype = "float32"
     lines = [
         "symreg batch-evaluator benchmark",
-        f"date     : {m['date']}",
-        f"command  : {m['command']}",
-        f"machine  : {m['cpu_model']}, {m['cpu_cores']} cores ({m['cpu_cores_usable']} usable)"
-        + (f", GPU {m['gpu']}" if "gpu" in m else ""),
-        f"software : python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"numpy {m['numpy']}, sympy {m['sympy']}",
+        *machine_lines(m, "sympy"),
         f"device   : {m['device']} (symreg side, {dtype}); naive side: numpy float64 on the CPU",
         "",
         f"(a) candidates scored per second, Expression -> loss, {a['n_points']} points, "
@@ -360,21 +318,13 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; returns all figures (and writes --json when given)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        msg = "skipped: --device cuda was asked for but CUDA is not available on this machine"
-        if not args.quiet:
-            print(msg)
-        return {"skipped": msg}
-    res = {"machine": machine_info(resolve_device(args.device), argv)}
+    if skipped := cuda_missing(args):
+        return skipped
+    res = {"machine": machine_info(__file__, argv, resolve_device(args.device),
+                                    sympy=sympy.__version__)}
     res.update(run(args))
     res["settings"] = {k: v for k, v in vars(args).items() if k not in ("json", "quiet")}
-    if not args.quiet:
-        print(format_report(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        if not args.quiet:
-            print(f"\nfigures written to {args.json}")
-    return res
+    return finish(res, args, format_report, "figures")
 
 
 if __name__ == "__main__":

@@ -35,23 +35,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as _dt
 import io
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # run from a checkout without an installed symreg
-    sys.path.insert(0, str(_ROOT))
+# the repo root (symreg from a checkout without an installed symreg), then this
+# folder (_common, also when a test loads this script from its path)
+for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parent):
+    if str(_dir) not in sys.path:
+        sys.path.insert(0, str(_dir))
 
 import sympy  # noqa: E402
-import torch  # noqa: E402
+from _common import cuda_missing, finish, machine_info, machine_lines  # noqa: E402
 
 from symreg.datasets.metrics import (exact_difference, parse_formula, r2_score,  # noqa: E402
                                      symbolic_solution)
@@ -170,41 +169,6 @@ def run_problem(k: int, time_budget: float = 30.0, seed: int = 0, device: str | 
 # machine and report
 # ----------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine_info(device: torch.device, argv: list[str]) -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count()
-    info = {
-        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join([os.path.relpath(sys.executable) if sys.executable else "python",
-                             os.path.relpath(__file__)] + list(argv)),
-        "cpu_model": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": usable,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sympy": sympy.__version__,
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -213,12 +177,7 @@ def format_report(res: dict) -> str:
     m, s, rows = res["machine"], res["settings"], res["rows"]
     lines = [
         "symreg Nguyen benchmark: exact recovery on noiseless data",
-        f"date     : {m['date']}",
-        f"command  : {m['command']}",
-        f"machine  : {m['cpu_model']}, {m['cpu_cores']} cores ({m['cpu_cores_usable']} usable)"
-        + (f", GPU {m['gpu']}" if "gpu" in m else ""),
-        f"software : python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"numpy {m['numpy']}, sympy {m['sympy']}",
+        *machine_lines(m, "sympy"),
         f"settings : SymbolicRegressor(time_budget={s['time']:g}, random_state={s['seed']}), "
         f"device {m['device']}; test R² on {N_TEST} fresh points",
         "exact    : constants rounded to 3 significant digits, simplify(model - truth) == 0",
@@ -267,14 +226,11 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; returns {machine, settings, rows} (and writes --json when given)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        msg = "skipped: --device cuda was asked for but CUDA is not available on this machine"
-        if not args.quiet:
-            print(msg)
-        return {"skipped": msg}
+    if skipped := cuda_missing(args):
+        return skipped
     problems = parse_problems(args.problems)
     device = resolve_device(args.device)
-    res = {"machine": machine_info(device, argv),
+    res = {"machine": machine_info(__file__, argv, device, sympy=sympy.__version__),
            "settings": {k: v for k, v in vars(args).items() if k not in ("json", "quiet")},
            "rows": []}
     for k in problems:
@@ -286,13 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{row['seconds']:.1f} s  {_cut(what, 90)}", file=sys.stderr, flush=True)
     res["n_exact"] = sum(r["exact"] for r in res["rows"])
     res["n_symbolic_solution"] = sum(r["symbolic_solution"] for r in res["rows"])
-    if not args.quiet:
-        print(format_report(res))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        if not args.quiet:
-            print(f"\nrows written to {args.json}")
-    return res
+    return finish(res, args, format_report, "rows")
 
 
 if __name__ == "__main__":
