@@ -210,7 +210,9 @@ class _Search:
         self.population.extend(c for c in cands if c.complexity <= self.cfg.maxsize)
 
     def _enumeration_phase(self) -> None:
-        seconds = self.cfg.enumeration_fraction * max(self.budget.left(), 0.0)
+        # sized from the configured budget, not the clock, so that a search bounded
+        # by max_evals is reproducible
+        seconds = self.cfg.enumeration_fraction * self.cfg.time_budget
         # roughly 600k raw candidates a second on one CPU core
         budget = int(min(self.cfg.enumeration_max_candidates, max(20_000, 600_000 * seconds)))
         if self.cfg.max_evals is not None:
