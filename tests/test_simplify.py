@@ -284,5 +284,8 @@ def test_simplify_respects_a_restricted_operator_set():
     X = np.random.default_rng(0).uniform(-3, 3, size=(50, 2))
     np.testing.assert_allclose(s.evaluate(X), e.evaluate(X), rtol=1e-5)
     assert rewrite_operators(Expression.parse("sqrt(x0)"), frozenset({"mul"})) is None
+    quartic = Expression(["pow", "x0", "C"], [4.0])
+    assert str(rewrite_operators(quartic, frozenset({"square", "mul"}))) == "(x0**2)**2"
+    assert str(rewrite_operators(quartic, frozenset({"mul"}))) == "x0*x0*x0*x0"
     assert str(rewrite_operators(Expression.parse("x0**2 + 1/x1"), frozenset({"add", "mul", "div"}))) \
         == "x0*x0 + 1/x1"

@@ -271,15 +271,16 @@ class _Search:
                                                sample_weight=self.w, device=self.cfg.device)
                 if snapped is not cand.expr:
                     self.hof.update([fold_constants(snapped)], [loss])
-        # sympy is slow: it gets what is left, at most 10 % of the budget
-        front = [c for c in self.hof.front() if len(c.expr) > 3]
+        # sympy is slow: it gets what is left, at most 10 % of the budget, the
+        # most accurate formulas (the likely choices) first
+        front = sorted((c for c in self.hof.front() if len(c.expr) > 3), key=lambda c: c.loss)
         deadline = min(end, time.perf_counter() + max(0.3, 0.1 * self.cfg.time_budget))
         simplified = []
-        for k, cand in enumerate(front):
-            share = (deadline - time.perf_counter()) / (len(front) - k)
-            if share < 0.05:
+        for cand in front:
+            left = deadline - time.perf_counter()
+            if left < 0.05:
                 break
-            s = simplify(cand.expr, timeout=min(1.0, share), X=self.Xs, operators=self.cfg.operators)
+            s = simplify(cand.expr, timeout=min(1.0, left), X=self.Xs, operators=self.cfg.operators)
             if s.tokens != cand.expr.tokens:
                 simplified.append(s)
         if simplified:

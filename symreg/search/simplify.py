@@ -114,17 +114,46 @@ _REWRITES = {
 
 
 def rewrite_operators(expr: Expression, allowed: frozenset[str]) -> Expression | None:
-    """``expr`` with ``square``, ``cube``, ``inv``, ``neg`` and ``sqrt`` written
-    with allowed operators (``x*x`` for ``x**2``), or None if that is not
-    possible."""
+    """``expr`` with ``square``, ``cube``, ``inv``, ``neg``, ``sqrt`` and integer
+    powers written with allowed operators (``x*x`` for ``x**2``, ``(x**2)**2``
+    for ``pow(x, 4)``), or None if that is not possible."""
     if all(t not in _ARITY or t in allowed for t in expr.tokens):
         return expr
+
+    def power(a, k: int):
+        """a**k for a small integer k >= 1 from the allowed operators."""
+        if k == 1:
+            return a
+        if k == 2 and "square" in allowed:
+            return ("square", a)
+        if k == 3 and "cube" in allowed:
+            return ("cube", a)
+        if k % 2 == 0 and "square" in allowed:
+            return ("square", power(a, k // 2))
+        if k % 3 == 0 and "cube" in allowed:
+            return ("cube", power(a, k // 3))
+        if "mul" in allowed:
+            return ("mul", power(a, k - 1), a)
+        raise _Disallowed
 
     def walk(node):
         if not isinstance(node, tuple):
             return node
         args = [walk(a) for a in node[1:]]
         op = node[0]
+        if op == "pow" and "pow" not in allowed and isinstance(args[1], float):
+            k = args[1]
+            if k == int(k) and 1 <= abs(k) <= 8:
+                base = power(args[0], int(abs(k)))
+                if k > 0:
+                    return base
+                if "inv" in allowed:
+                    return ("inv", base)
+                if "div" in allowed:
+                    return ("div", 1.0, base)
+            if k == 0.5 and "sqrt" in allowed:
+                return ("sqrt", args[0])
+            raise _Disallowed
         if op in allowed:
             return (op, *args)
         if op in _REWRITES:
