@@ -6,7 +6,8 @@ Phases, inside one time budget:
 1. **Seeds and cheap structure**: expressions handed in (proposers, user
    guesses), power laws and sparse polynomials; constants fitted in one batch.
 2. **Exhaustive enumeration** of every small expression (pruned by
-   equivalence on probe points), best of each size scored on the data.
+   equivalence on probe points); the best of each size, and the best
+   closed-form two-term sums and products of them, scored on the data.
 3. **Evolution**: a population refined by mutations and crossover. Every
    generation is scored in one evaluator call with closed-form linear
    scaling; candidates that would improve the hall of fame get their
@@ -131,6 +132,9 @@ class _Search:
             rows = np.arange(n)
         self.Xs, self.ys = self.X[rows], self.y[rows]
         self.ws = None if self.w is None else self.w[rows]
+        # a small random subset for the quick constant tuning of offspring (data
+        # are often sorted, so not the first rows)
+        self.tune_rows = np.sort(self.rng.choice(len(rows), min(len(rows), 128), replace=False))
         self.budget = _Budget(config.time_budget, config.max_evals)
         self.phases: dict[str, float] = {}
         self.population: list[Expression] = []
@@ -372,9 +376,9 @@ class _Search:
                   if nmse[i] <= cut and exprs[i].n_constants][: self.cfg.max_tuned_per_generation]
         if not picked:
             return exprs, nmse
-        rows = min(len(self.ys), 128)
-        fitted, losses = fit_constants([exprs[i] for i in picked], self.Xs[:rows], self.ys[:rows],
-                                       None if self.ws is None else self.ws[:rows],
+        rows = self.tune_rows
+        fitted, losses = fit_constants([exprs[i] for i in picked], self.Xs[rows], self.ys[rows],
+                                       None if self.ws is None else self.ws[rows],
                                        linear_scaling=True, n_restarts=0, max_iter=8, max_points=None,
                                        device=self.cfg.device)
         self.budget.evals += 2 * len(picked)
