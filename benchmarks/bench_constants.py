@@ -104,15 +104,15 @@ for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().paren
     if str(_dir) not in sys.path:
         sys.path.insert(0, str(_dir))
 
-import scipy  # noqa: E402
-import scipy.optimize  # noqa: E402
-from _common import finish, machine_info, machine_lines  # noqa: E402
+import scipy
+import scipy.optimize
+from _common import finish, machine_info, machine_lines
 
-from symreg import operators as ops  # noqa: E402
-from symreg.constants import _EXACT as EXACT  # noqa: E402  (MSE / mean(y^2) of an exact fit)
-from symreg.constants import fit_constants, starting_points  # noqa: E402
-from symreg.expression import CONST, Expression, arity, is_variable, variable_index  # noqa: E402
-from symreg.generate import random_tokens  # noqa: E402
+from symreg import operators as ops
+from symreg.constants import _EXACT as EXACT
+from symreg.constants import fit_constants, starting_points
+from symreg.expression import CONST, Expression, arity, is_variable, variable_index
+from symreg.generate import random_tokens
 
 N_FEATURES = 3
 MAX_TOKENS = 20
@@ -328,7 +328,7 @@ def numpy_function(tokens):
         return _NP_SOURCE[tok].format(*args)
 
     body = walk()
-    return eval(f"lambda c, x: {body}", {"_np": np})  # noqa: S307 - our own generated source
+    return eval(f"lambda c, x: {body}", {"_np": np})
 
 
 def scipy_fit(truths: list[Expression], starts: list[list[np.ndarray]], X: np.ndarray,

@@ -43,11 +43,11 @@ for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().paren
     if str(_dir) not in sys.path:
         sys.path.insert(0, str(_dir))
 
-import sympy  # noqa: E402
-from _common import cuda_missing, finish, machine_info, machine_lines  # noqa: E402
+import sympy
+from _common import cuda_missing, finish, machine_info, machine_lines
 
-from symreg.evaluate import compile_batch, evaluate_batch, resolve_device  # noqa: E402
-from symreg.generate import random_expressions  # noqa: E402
+from symreg.evaluate import compile_batch, evaluate_batch, resolve_device
+from symreg.generate import random_expressions
 
 N_FEATURES = 3
 MAX_TOKENS = 30

@@ -49,13 +49,12 @@ for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().paren
     if str(_dir) not in sys.path:
         sys.path.insert(0, str(_dir))
 
-import sympy  # noqa: E402
-from _common import cuda_missing, finish, machine_info, machine_lines  # noqa: E402
+import sympy
+from _common import cuda_missing, finish, machine_info, machine_lines
 
-from symreg.datasets.metrics import (exact_difference, parse_formula, r2_score,  # noqa: E402
-                                     symbolic_solution)
-from symreg.evaluate import resolve_device  # noqa: E402
-from symreg.regressor import SymbolicRegressor  # noqa: E402
+from symreg.datasets.metrics import exact_difference, parse_formula, r2_score, symbolic_solution
+from symreg.evaluate import resolve_device
+from symreg.regressor import SymbolicRegressor
 
 # The Nguyen rows of gp_benchmarks.csv, verbatim (header included).
 NGUYEN_CSV = '''\

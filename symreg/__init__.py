@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["SymbolicRegressor", "Expression", "__version__"]
+__all__ = ["Expression", "SymbolicRegressor", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .expression import Expression

@@ -22,7 +22,7 @@ batched ``torch.linalg.solve``.
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

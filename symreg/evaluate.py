@@ -26,8 +26,8 @@ expression's constants (used by :mod:`symreg.constants`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ import torch
 from . import operators as ops
 from .expression import CONST, Expression
 
-__all__ = ["evaluate_batch", "Program", "compile_batch", "resolve_device", "LOSSES"]
+__all__ = ["LOSSES", "Program", "compile_batch", "evaluate_batch", "resolve_device"]
 
 _OP_LIST = list(ops.OPERATORS.values())
 _OP_CODE = {op.name: i for i, op in enumerate(_OP_LIST)}

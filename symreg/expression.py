@@ -18,16 +18,16 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Sequence
 
 import numpy as np
 import sympy
 
 from . import operators as ops
 
-__all__ = ["Expression", "CONST", "is_variable", "variable_index", "arity"]
+__all__ = ["CONST", "Expression", "arity", "is_variable", "variable_index"]
 
 CONST = "C"
 _VAR_RE = re.compile(r"^x(\d+)$")
@@ -160,7 +160,7 @@ class Expression:
         Display names for ``x0, x1, ...``.
     """
 
-    __slots__ = ("tokens", "constants", "variable_names", "_hash")
+    __slots__ = ("_hash", "constants", "tokens", "variable_names")
 
     def __init__(self, tokens: Sequence[str], constants: Iterable[float] | None = None,
                  variable_names: Sequence[str] | None = None, *, check: bool = True):
@@ -208,10 +208,10 @@ class Expression:
         used = self.variables
         return used[-1] + 1 if used else 0
 
-    def with_constants(self, constants: Iterable[float]) -> "Expression":
+    def with_constants(self, constants: Iterable[float]) -> Expression:
         return Expression(self.tokens, constants, self.variable_names, check=False)
 
-    def with_names(self, variable_names: Sequence[str] | None) -> "Expression":
+    def with_names(self, variable_names: Sequence[str] | None) -> Expression:
         return Expression(self.tokens, self.constants, variable_names, check=False)
 
     def name_of(self, index: int) -> str:
@@ -396,12 +396,12 @@ class Expression:
                 "variable_names": list(self.variable_names) if self.variable_names else None}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Expression":
+    def from_dict(cls, data: dict) -> Expression:
         return cls(data["tokens"], data.get("constants"), data.get("variable_names"))
 
     # -- construction from text --------------------------------------------------------------
     @classmethod
-    def parse(cls, text: str, variable_names: Sequence[str] | None = None) -> "Expression":
+    def parse(cls, text: str, variable_names: Sequence[str] | None = None) -> Expression:
         """Read a formula in Python/numpy syntax.
 
         Variables are ``x0, x1, ...`` or the given ``variable_names``.
@@ -445,7 +445,7 @@ class Expression:
         return builder.finish(node, variable_names)
 
     @classmethod
-    def from_sympy(cls, expr, variable_names: Sequence[str] | None = None) -> "Expression":
+    def from_sympy(cls, expr, variable_names: Sequence[str] | None = None) -> Expression:
         """Convert a sympy expression.
 
         Symbols map to variables by ``variable_names`` (or ``x<i>`` names);

@@ -3,14 +3,14 @@ benchmarks and the tests. Pure numpy randomness, seeded by the caller."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from . import operators as ops
 from .expression import CONST, Expression
 
-__all__ = ["random_tokens", "random_expression", "random_expressions"]
+__all__ = ["random_expression", "random_expressions", "random_tokens"]
 
 
 def random_tokens(rng: np.random.Generator, n_features: int, operators: Sequence[str],

@@ -13,19 +13,19 @@ loss; nothing else happens.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import sympy
 import torch
 
 __all__ = [
-    "Operator",
-    "OPERATORS",
     "DEFAULT_OPERATORS",
-    "resolve_operators",
+    "OPERATORS",
+    "Operator",
     "get",
+    "resolve_operators",
 ]
 
 

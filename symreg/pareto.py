@@ -16,14 +16,14 @@ loss. Model selection follows PySR's conventions:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from .expression import Expression
 
-__all__ = ["Candidate", "HallOfFame", "front_scores", "select_model", "MODEL_SELECTIONS"]
+__all__ = ["MODEL_SELECTIONS", "Candidate", "HallOfFame", "front_scores", "select_model"]
 
 MODEL_SELECTIONS = ("best", "accuracy", "score", "bic")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -193,7 +193,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, variable_names: Sequence[str] | None = None,
-            callback: Callable[[SearchProgress], None] | None = None) -> "SymbolicRegressor":
+            callback: Callable[[SearchProgress], None] | None = None) -> SymbolicRegressor:
         """Search for formulas that map X to y.
 
         Parameters

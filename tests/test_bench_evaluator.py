@@ -3,25 +3,14 @@ it runs and reports sensible figures, not how fast anything is)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_evaluator.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_evaluator", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
-def test_bench_evaluator_runs_with_tiny_sizes(tmp_path):
-    bench = _load()
+def test_bench_evaluator_runs_with_tiny_sizes(tmp_path, load_benchmark):
+    bench = load_benchmark("bench_evaluator")
     out = tmp_path / "bench.json"
     res = bench.main(["--n-exprs", "200", "--naive-subset", "50", "--b-exprs", "100",
                       "--b-points", "1000", "--repeats", "1", "--device", "cpu",
@@ -51,9 +40,9 @@ def test_bench_evaluator_runs_with_tiny_sizes(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_evaluator_cuda_skips_without_gpu():
+def test_bench_evaluator_cuda_skips_without_gpu(load_benchmark):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present; the skip path is not reachable")
-    res = _load().main(["--device", "cuda", "--quiet"])
+    res = load_benchmark("bench_evaluator").main(["--device", "cuda", "--quiet"])
     assert "skipped" in res

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,15 +12,6 @@ from symreg.constants import (
     starting_points,
 )
 from symreg.expression import Expression
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_constants.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_constants", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _data(n=200, d=2, low=0.5, high=2.5, seed=0):
@@ -86,7 +74,7 @@ def test_linear_scaling_with_inner_constants():
 
 def test_nonlinear_skeleton_recovered_from_ones():
     X = _data(seed=1)
-    truth = Expression("mul mul C exp mul C x0 sin add mul C x1 C".split(), [2.0, -0.5, 1.5, 0.3])
+    truth = Expression(["mul", "mul", "C", "exp", "mul", "C", "x0", "sin", "add", "mul", "C", "x1", "C"], [2.0, -0.5, 1.5, 0.3])
     y = truth.evaluate(X)
     skeleton = truth.with_constants(np.ones(4))
     (fit,), loss = fit_constants([skeleton], X, y)
@@ -183,8 +171,8 @@ def test_sample_weights_matter():
     assert np.max(np.abs(plain.constants - [2.0, 1.0])) > 0.1
 
 
-def test_deterministic_for_a_seed():
-    bench = _bench()
+def test_deterministic_for_a_seed(load_benchmark):
+    bench = load_benchmark("bench_constants")
     problems = bench.make_problems(40, 100, seed=5)
     X, Y = problems["X"], problems["Y"]
     sk = [t.with_constants(np.ones(t.n_constants)) for t in problems["truths"]]
@@ -250,12 +238,12 @@ def test_two_dimensional_y_shape_is_checked():
 # the recovery benchmark, small
 # ----------------------------------------------------------------------------
 
-def test_recovery_on_random_identifiable_skeletons():
+def test_recovery_on_random_identifiable_skeletons(load_benchmark):
     """60 skeletons of the benchmark's generator (seed 0). From the perturbed
     truth, the constants of >= 90 % of the skeletons without a discrete
     symmetry are recovered to 1e-6 and >= 90 % of all predictions match; from
     all-ones starts >= 85 % of the predictions match."""
-    bench = _bench()
+    bench = load_benchmark("bench_constants")
     problems = bench.make_problems(60, 200, seed=0)
     X, Y, truths = problems["X"], problems["Y"], problems["truths"]
     symmetric = np.array([bench.has_symmetry(t, X) for t in truths])
@@ -270,8 +258,8 @@ def test_recovery_on_random_identifiable_skeletons():
 
 
 @pytest.mark.slow
-def test_bench_constants_runs_with_tiny_sizes(tmp_path):
-    bench = _bench()
+def test_bench_constants_runs_with_tiny_sizes(tmp_path, load_benchmark):
+    bench = load_benchmark("bench_constants")
     out = tmp_path / "bench.json"
     res = bench.main(["--n", "30", "--repeats", "1", "--json", str(out), "--quiet"])
     assert out.exists()

@@ -43,7 +43,7 @@ STABLE = _well_conditioned(EXPRS, X3, REF)
 SUB = EXPRS[:300:2] + EXPRS[600::2]  # a smaller set over all operators, for the loss tests
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pred64() -> np.ndarray:
     """Float64 predictions of EXPRS on X3 (shared subtrees), computed once."""
     out = evaluate_batch(EXPRS, X3, dtype=torch.float64, device="cpu", share_subtrees=True)

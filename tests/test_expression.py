@@ -367,7 +367,7 @@ def test_from_sympy_forms():
 # ----------------------------------------------------------------------------
 
 def test_key_is_canonical_for_commutative_operators():
-    k = lambda text: Expression.parse(text).key()  # noqa: E731
+    k = lambda text: Expression.parse(text).key()
     assert k("x0 + x1") == k("x1 + x0")
     assert k("x0*x1") == k("x1*x0")
     assert k("(x0 + x1)*sin(x2)") == k("sin(x2)*(x1 + x0)")

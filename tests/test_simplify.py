@@ -13,8 +13,14 @@ from symreg import operators as ops
 from symreg.expression import Expression
 from symreg.generate import random_expressions
 from symreg.search import simplify as simp
-from symreg.search.simplify import (expression_to_tree, fold_constants, nice_values, simplify,
-                                    snap_constants, tree_to_expression)
+from symreg.search.simplify import (
+    expression_to_tree,
+    fold_constants,
+    nice_values,
+    simplify,
+    snap_constants,
+    tree_to_expression,
+)
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 

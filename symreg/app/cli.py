@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Optional, TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -156,7 +156,7 @@ def fit(
     data: str = typer.Argument(..., help="CSV file with a header row, or '-' for stdin."),
     target: str = typer.Option(..., "--target", "-t", help="Column to predict."),
     time: float = typer.Option(60.0, "--time", min=0.0, help="Time budget in seconds."),
-    operators: Optional[str] = typer.Option(
+    operators: str | None = typer.Option(
         None, "--operators",
         help="Comma-separated operator names (default: arithmetic, powers, roots, exp, log, sin, cos).",
     ),

@@ -27,14 +27,19 @@ import multiprocessing
 import time
 import tokenize
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import sympy
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
-__all__ = ["round_constants", "symbolic_solution", "exact_difference", "r2_score",
-           "parse_formula"]
+__all__ = [
+    "exact_difference",
+    "parse_formula",
+    "r2_score",
+    "round_constants",
+    "symbolic_solution",
+]
 
 logger = logging.getLogger(__name__)
 

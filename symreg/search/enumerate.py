@@ -15,15 +15,15 @@ its best expressions are returned for scoring on all the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from .. import operators as ops
 from ..expression import CONST, Expression
 
-__all__ = ["enumerate_expressions", "EnumerationResult"]
+__all__ = ["EnumerationResult", "enumerate_expressions"]
 
 _LEAF_VAR = -1
 _LEAF_CONST = -2

@@ -7,8 +7,8 @@ travel with their ``C`` tokens when subtrees are cut and spliced.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from .. import operators as ops
 from ..expression import CONST, Expression, arity, is_variable
 from ..generate import random_tokens
 
-__all__ = ["MutationContext", "mutate", "crossover", "subtree_ends"]
+__all__ = ["MutationContext", "crossover", "mutate", "subtree_ends"]
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ start-up eats into the budget instead of extending it.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-import multiprocessing as mp
-from typing import Callable, Sequence
 
 import numpy as np
 

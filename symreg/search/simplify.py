@@ -33,7 +33,7 @@ import struct
 import sys
 import time
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -41,11 +41,11 @@ from .. import operators as ops
 from ..expression import CONST, Expression
 
 __all__ = [
+    "expression_to_tree",
     "fold_constants",
+    "nice_values",
     "simplify",
     "snap_constants",
-    "nice_values",
-    "expression_to_tree",
     "tree_to_expression",
 ]
 
@@ -201,7 +201,7 @@ class _Folder:
     :class:`_Disallowed`, which makes ``mk`` fall back to the plain node.
     """
 
-    __slots__ = ("tol", "allowed")
+    __slots__ = ("allowed", "tol")
 
     def __init__(self, tol: float, allowed: frozenset | None):
         self.tol = tol
