@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import operators as ops
@@ -214,9 +215,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         operators = self._check_params()
         X, y, w, names = self._validate_input(X, y, sample_weight, variable_names)
         self.variable_names_ = names
-        seed = (int(np.random.SeedSequence().generate_state(1)[0]) if self.random_state is None
-                else int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1))
-                if not isinstance(self.random_state, (int, np.integer)) else int(self.random_state))
+        # an int seeds the search directly; None or a RandomState draws a seed
+        if isinstance(self.random_state, (int, np.integer)):
+            seed = int(self.random_state)
+        else:
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         seeds = [g if isinstance(g, Expression) else Expression.parse(g, names) for g in (self.guesses or [])]
         config = SearchConfig(
             operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
