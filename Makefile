@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 example: $(STAMP)
-	$(BIN)/symreg fit examples/data/kepler.csv --target period --time 20 --model-selection bic
+	$(BIN)/symreg fit examples/data/kepler.csv --target period --time 20 --maxsize 10 --model-selection bic
 
 bench-evaluator: $(STAMP)
 	$(BIN)/python benchmarks/bench_evaluator.py
