@@ -50,10 +50,13 @@ class EnumerationResult:
 
 
 def _keys(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """One float per row that is equal for rows equal to ~8 significant digits."""
-    mant, expo = np.frexp(values)
-    mant = np.round(mant * (1 << 26))
-    return mant @ weights[0] + expo.astype(np.float64) @ weights[1]
+    """One int64 per row, equal for rows whose values agree in sign, exponent
+    and the top 26 mantissa bits (~8 significant digits): the float64 bit
+    patterns with the low bits shifted out, hashed by a dot product with
+    random odd 64-bit weights (wrapping arithmetic, so collisions between
+    different rows are ~2^-64 events)."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64) >> 26
+    return bits @ weights
 
 
 def _linear_nmse(values: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -114,13 +117,13 @@ def enumerate_expressions(
     probe = np.sort(rng.choice(n, size=min(n, n_probe), replace=False))
     Xp, yp = X[probe], y[probe]
     P = len(probe)
-    weights = rng.normal(size=(2, P))
+    weights = rng.integers(1, 2**62, size=P, dtype=np.int64) | 1
     op_list = [ops.OPERATORS[o] for o in operators]
     unary = [(i, o) for i, o in enumerate(op_list) if o.arity == 1]
     binary = [(i, o) for i, o in enumerate(op_list) if o.arity == 2]
 
     levels: dict[int, _Level] = {}
-    seen = np.zeros(0)
+    seen = np.zeros(0, dtype=np.int64)
     result = EnumerationResult()
     total = 0
 
