@@ -160,7 +160,7 @@ class Expression:
         Display names for ``x0, x1, ...``.
     """
 
-    __slots__ = ("_hash", "constants", "tokens", "variable_names")
+    __slots__ = ("_complexity", "_hash", "constants", "tokens", "variable_names")
 
     def __init__(self, tokens: Sequence[str], constants: Iterable[float] | None = None,
                  variable_names: Sequence[str] | None = None, *, check: bool = True):
@@ -178,6 +178,7 @@ class Expression:
         self.constants: np.ndarray = values
         self.variable_names: tuple[str, ...] | None = (
             tuple(variable_names) if variable_names is not None else None)
+        self._complexity: int | None = None
         self._hash: int | None = None
 
     # -- basic properties ----------------------------------------------------
@@ -191,11 +192,13 @@ class Expression:
     @property
     def complexity(self) -> int:
         """Sum of node complexities: each operator its own, each leaf 1."""
-        total = 0
-        for tok in self.tokens:
-            op = ops.OPERATORS.get(tok)
-            total += op.complexity if op is not None else 1
-        return total
+        if self._complexity is None:  # the tokens never change: count once
+            total = 0
+            for tok in self.tokens:
+                op = ops.OPERATORS.get(tok)
+                total += op.complexity if op is not None else 1
+            self._complexity = total
+        return self._complexity
 
     @property
     def variables(self) -> tuple[int, ...]:

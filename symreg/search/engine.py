@@ -161,16 +161,18 @@ class _Search:
         self.budget.evals += len(exprs)
         return losses / self.var_y
 
-    def _fit_into_hof(self, exprs: list[Expression], n_restarts: int = 2, max_iter: int = 40) -> None:
-        """Fit ``a·f + b`` for each expression and offer the results to the hall of fame."""
+    def _fit_into_hof(self, exprs: list[Expression], n_restarts: int = 2, max_iter: int = 40
+                      ) -> tuple[list[Expression], np.ndarray]:
+        """Fit ``a·f + b`` for each expression on all rows and offer the results
+        to the hall of fame; returns the fitted expressions and their losses."""
         if not exprs:
-            return
+            return [], np.zeros(0)
         fitted, losses = fit_constants(exprs, self.X, self.y, self.w, linear_scaling=True,
                                        n_restarts=n_restarts, max_iter=max_iter,
                                        device=self.cfg.device, seed=int(self.rng.integers(1 << 31)))
         self.budget.evals += len(exprs) * (1 + n_restarts)
-        folded = [fold_constants(e) for e in fitted]
-        self.hof.update(folded, losses)
+        self.hof.update([fold_constants(e) for e in fitted], losses)
+        return fitted, losses
 
     # -- phases ------------------------------------------------------------------
     def run(self, seeds: Sequence[Expression]) -> SearchResult:
@@ -397,25 +399,24 @@ class _Search:
         Returns the offspring with the fitted inner constants written back
         (a Lamarckian step) and their updated scores.
         """
-        best_at: dict[int, float] = {c.complexity: c.loss / self.var_y for c in self.hof.candidates()}
+        # best_upto[c]: the lowest hall-of-fame nmse at complexity <= c
+        best_upto = np.full(self.cfg.maxsize + 5, math.inf)
+        for cand in self.hof.candidates():
+            best_upto[cand.complexity] = min(best_upto[cand.complexity], cand.loss / self.var_y)
+        best_upto = np.minimum.accumulate(best_upto)
         gain = []
         for i, e in enumerate(exprs):
             if not np.isfinite(nmse[i]):
                 continue
             # fitting adds at most the scale and offset: compare at that size
-            c = e.complexity
-            ref = min((v for k, v in best_at.items() if k <= c + 4), default=math.inf)
+            ref = best_upto[min(e.complexity + 4, len(best_upto) - 1)]
             if nmse[i] < ref * 0.999 or (CONST in e.tokens and nmse[i] < 2 * ref):
                 gain.append((nmse[i] / max(ref, 1e-300) if np.isfinite(ref) else 0.0, i))
         if not gain:
             return exprs, nmse
         gain.sort()
         picked = [i for _, i in gain[: self.cfg.max_fits_per_generation]]
-        fitted, losses = fit_constants([exprs[i] for i in picked], self.X, self.y, self.w,
-                                       linear_scaling=True, n_restarts=1, max_iter=30,
-                                       device=self.cfg.device, seed=int(self.rng.integers(1 << 31)))
-        self.budget.evals += 2 * len(picked)
-        self.hof.update([fold_constants(e) for e in fitted], losses)
+        fitted, losses = self._fit_into_hof([exprs[i] for i in picked], n_restarts=1, max_iter=30)
         exprs = list(exprs)
         nmse = nmse.copy()
         for i, f, loss in zip(picked, fitted, losses):

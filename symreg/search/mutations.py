@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import operators as ops
-from ..expression import CONST, Expression, arity, is_variable
+from ..expression import CONST, Expression, arity
 from ..generate import random_tokens
 
 __all__ = ["MutationContext", "crossover", "mutate", "subtree_ends"]
@@ -53,14 +53,10 @@ def subtree_ends(tokens: Sequence[str]) -> list[int]:
     return ends
 
 
-def _const_index(tokens: Sequence[str], position: int) -> int:
-    return sum(1 for t in tokens[:position] if t == CONST)
-
-
 def _splice(expr: Expression, start: int, end: int, new_tokens: Sequence[str],
             new_consts: Sequence[float]) -> Expression:
     t = expr.tokens
-    c0 = _const_index(t, start)
+    c0 = expr.const_offset(start)
     c1 = c0 + sum(1 for tok in t[start:end] if tok == CONST)
     tokens = t[:start] + tuple(new_tokens) + t[end:]
     consts = np.concatenate([expr.constants[:c0], np.asarray(new_consts, dtype=np.float64),
@@ -122,7 +118,7 @@ def insert_node(rng, expr: Expression, ctx: MutationContext) -> Expression | Non
     ends = subtree_ends(expr.tokens)
     i = int(rng.integers(len(expr)))
     sub = list(expr.tokens[i:ends[i]])
-    c0 = _const_index(expr.tokens, i)
+    c0 = expr.const_offset(i)
     sub_consts = list(expr.constants[c0: c0 + sub.count(CONST)])
     if ctx.binary and (not ctx.unary or rng.random() < 0.6):
         op = ctx.binary[int(rng.integers(len(ctx.binary)))]
@@ -153,7 +149,7 @@ def hoist(rng, expr: Expression, ctx: MutationContext) -> Expression | None:
         children.append((j, ends[j]))
         j = ends[j]
     s, e = children[int(rng.integers(len(children)))]
-    c0 = _const_index(expr.tokens, s)
+    c0 = expr.const_offset(s)
     consts = expr.constants[c0: c0 + expr.tokens[s:e].count(CONST)]
     return _splice(expr, i, ends[i], expr.tokens[s:e], consts)
 
@@ -173,7 +169,7 @@ def crossover(rng, a: Expression, b: Expression) -> Expression | None:
     ea, eb = subtree_ends(a.tokens), subtree_ends(b.tokens)
     i = int(rng.integers(len(a)))
     j = int(rng.integers(len(b)))
-    c0 = _const_index(b.tokens, j)
+    c0 = b.const_offset(j)
     sub = b.tokens[j:eb[j]]
     return _splice(a, i, ea[i], sub, b.constants[c0: c0 + sub.count(CONST)])
 
@@ -198,7 +194,3 @@ def mutate(rng: np.random.Generator, expr: Expression, ctx: MutationContext,
         if child is not None and child.complexity <= ctx.maxsize:
             return child
     return None
-
-
-def is_leaf_only(expr: Expression) -> bool:
-    return len(expr) == 1 and (is_variable(expr.tokens[0]) or expr.tokens[0] == CONST)
