@@ -397,10 +397,13 @@ def _fit_starts(starts: list[Expression], owner: list[int], X, Y, per_expr_y: bo
             ar = torch.arange(m, device=dev)
             last = torch.as_tensor(counts[rows_np] - 1, device=dev)
             f = J[ar, 0]                                  # d pred / d a = inner value
+            # centred sums (all points are here, so two passes are cheap): the
+            # one-pass E[f²] - E[f]² cancels when f has a large mean
             mf = (w * f).sum(1)
             my = (w * yr).sum(1)
-            var = (w * f * f).sum(1) - mf * mf
-            cov = (w * f * yr).sum(1) - mf * my
+            fc = f - mf.unsqueeze(1)
+            var = (w * fc * fc).sum(1)
+            cov = (w * fc * (yr - my.unsqueeze(1))).sum(1)
             ok = torch.isfinite(var) & torch.isfinite(cov) & (var > 1e-300)
             a = torch.where(ok, cov / torch.where(ok, var, torch.ones_like(var)), torch.ones_like(var))
             b = my - a * mf
