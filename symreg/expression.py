@@ -94,6 +94,17 @@ def _short_decimal(x: float, max_digits: int = 6) -> Fraction | None:
     return Fraction(dec)
 
 
+#: Irrational factors that physics constants are small fractions of (1/(4π),
+#: √(2π), 1/√(2π) of a Gaussian, √2), as (value, exact sympy form). Shared by
+#: the exact printing of constants here and by constant snapping in the search.
+NICE_FACTORS: tuple[tuple[float, sympy.Expr], ...] = (
+    (math.pi, sympy.pi), (math.pi**2, sympy.pi**2), (1 / math.pi, 1 / sympy.pi),
+    (math.sqrt(math.pi), sympy.sqrt(sympy.pi)), (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi)),
+    (math.sqrt(2.0), sympy.sqrt(2)), (math.sqrt(2 * math.pi), sympy.sqrt(2 * sympy.pi)),
+    (1 / math.sqrt(2 * math.pi), 1 / sympy.sqrt(2 * sympy.pi)),
+)
+
+
 def constant_to_sympy(value: float) -> sympy.Expr:
     """An exact sympy number for a constant that is plainly rational or q·π^k.
 
@@ -111,14 +122,7 @@ def constant_to_sympy(value: float) -> sympy.Expr:
     frac = _small_fraction(value)
     if frac is not None:
         return sympy.Rational(frac.numerator, frac.denominator)
-    for factor, symbolic in ((math.pi, sympy.pi), (math.pi**2, sympy.pi**2),
-                             (1 / math.pi, 1 / sympy.pi),
-                             (math.sqrt(math.pi), sympy.sqrt(sympy.pi)),
-                             (1 / math.sqrt(math.pi), 1 / sympy.sqrt(sympy.pi)),
-                             (math.sqrt(2.0), sympy.sqrt(2)),
-                             (math.sqrt(2 * math.pi), sympy.sqrt(2 * sympy.pi)),
-                             (1 / math.sqrt(2 * math.pi), 1 / sympy.sqrt(2 * sympy.pi)),
-                             (math.e, sympy.E)):
+    for factor, symbolic in NICE_FACTORS + ((math.e, sympy.E),):
         frac = _small_fraction(value / factor, 100)
         if frac is not None and frac != 0:
             return sympy.Rational(frac.numerator, frac.denominator) * symbolic

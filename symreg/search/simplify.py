@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .. import operators as ops
-from ..expression import CONST, Expression
+from ..expression import CONST, NICE_FACTORS, Expression
 
 __all__ = [
     "expression_to_tree",
@@ -705,9 +705,8 @@ def simplify(expr: Expression, timeout: float = 1.0, *, X=None,
 # snap_constants
 # ----------------------------------------------------------------------------
 
-# the factors of physics constants: 1/(4π), √(2π), 1/√(2π) (a Gaussian), √2 ...
-_NICE_FACTORS = (1.0, math.pi, 1 / math.pi, math.pi**2, math.sqrt(math.pi), 1 / math.sqrt(math.pi),
-                 math.sqrt(2.0), math.sqrt(2 * math.pi), 1 / math.sqrt(2 * math.pi))
+# plain fractions first, then fractions of the irrational factors of physics constants
+_NICE_FACTORS = (1.0,) + tuple(value for value, _ in NICE_FACTORS)
 
 
 def nice_values(c: float, max_denominator: int = 12, max_rel_change: float = 0.05
@@ -715,7 +714,7 @@ def nice_values(c: float, max_denominator: int = 12, max_rel_change: float = 0.0
     """"Nice" values near ``c``, nicest first.
 
     Candidates: 0 (when |c| <= 0.01), and for each q = 1..max_denominator the
-    nearest fraction p/q in lowest terms times each of 1, π, 1/π, π², √π,
+    nearest fraction p/q in lowest terms times each of 1, π, π², 1/π, √π,
     1/√π, √2, √(2π) and 1/√(2π). Only values within ``max_rel_change``
     (relative) of ``c`` are kept, and ``c`` itself is never returned.
     Ordered by denominator, then by factor in that order.
