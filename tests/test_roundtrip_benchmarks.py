@@ -1,8 +1,9 @@
 """Round trip string -> Expression -> sympy, exact for every formula of the
-benchmark tables in ``shared/benchmarks`` (Feynman, bonus Feynman, the GP
-tables of DSO and PTS, Strogatz).
+benchmark tables shipped in ``symreg/datasets/data`` (copies of
+``shared/benchmarks``: Feynman, bonus Feynman, the GP tables of DSO and PTS,
+Strogatz), read here row by row, straight from the CSV files.
 
-The truth is ``sympy.sympify`` of the formula text, with every variable name
+The truth is :func:`symreg.datasets.parse_truth`: ``sympy.sympify`` of the formula text, with every variable name
 bound to a plain Symbol (``gamma``, ``beta``, ``I``, ``E_n``, ``C`` would
 otherwise be sympy objects) and the DSO/numpy function names mapped to sympy
 (``ln``, ``arcsin``, ``pow``, ``div``, ``harmonic``, ``cot`` ...).
@@ -19,7 +20,6 @@ arithmetic in the text (``3/2``, ``1/(4*pi)``) stays exact sympy arithmetic.
 
 from __future__ import annotations
 
-import ast
 import csv
 from pathlib import Path
 
@@ -27,12 +27,11 @@ import numpy as np
 import pytest
 import sympy
 
-from symreg.expression import Expression, constant_to_sympy
+from symreg.datasets.problems import parse_truth
+from symreg.expression import Expression
 
-BENCHMARKS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
-
-pytestmark = pytest.mark.skipif(
-    not BENCHMARKS.is_dir(), reason=f"benchmark tables not found at {BENCHMARKS}")
+# the copies shipped in the package (byte-for-byte those of shared/benchmarks)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "symreg" / "datasets" / "data"
 
 _FUNCTIONS = {
     "ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "sqrt": sympy.sqrt,
@@ -102,21 +101,7 @@ def _rows(table: str) -> list[tuple[str, str, list[str]]]:
 
 def truth_of(text: str, names: list[str]) -> sympy.Expr:
     """The formula as sympy reads it (see the module docstring)."""
-    literals: dict[str, sympy.Expr] = {}
-
-    class Literals(ast.NodeTransformer):
-        def visit_Constant(self, node):
-            if isinstance(node.value, float):
-                name = f"_literal{len(literals)}"
-                literals[name] = constant_to_sympy(node.value)
-                return ast.copy_location(ast.Name(name, ast.Load()), node)
-            return node
-
-    tree = Literals().visit(ast.parse(text.strip(), mode="eval"))
-    local = dict(_FUNCTIONS)
-    local.update({n: sympy.Symbol(n) for n in names})
-    local.update(literals)
-    return sympy.sympify(ast.unparse(tree), locals=local)
+    return parse_truth(text, names)
 
 
 def _same(a: sympy.Expr, b: sympy.Expr) -> bool:

@@ -24,6 +24,8 @@ import io
 import logging
 import math
 import multiprocessing
+import signal
+import threading
 import time
 import tokenize
 import warnings
@@ -38,6 +40,7 @@ __all__ = [
     "parse_formula",
     "r2_score",
     "round_constants",
+    "simplify_within",
     "symbolic_solution",
 ]
 
@@ -182,10 +185,41 @@ def _is_zero(e: sympy.Expr) -> bool:
     return e == 0 or (isinstance(e, sympy.Number) and float(e) == 0.0)
 
 
-def _compare(model, truth, positive: frozenset[str], strict: bool, digits: int) -> bool:
+class _OutOfTime(Exception):
+    pass
+
+
+def simplify_within(expr: sympy.Expr, seconds: float) -> sympy.Expr:
+    """``sympy.simplify(expr)``, or ``expr`` unchanged when that takes longer than
+    ``seconds`` (a SIGALRM timer: only in the main thread of a POSIX process,
+    which the forked checking child is; elsewhere ``expr`` is returned as is)."""
+    if seconds <= 0 or not hasattr(signal, "setitimer"):
+        return expr
+    if threading.current_thread() is not threading.main_thread():
+        return expr
+
+    def _alarm(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return sympy.simplify(expr)
+    except _OutOfTime:
+        return expr
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _compare(model, truth, positive: frozenset[str], strict: bool, digits: int,
+             simplify_seconds: float = 0.0) -> bool:
     model = _as_expr(model)
     truth = _as_expr(truth)
     model, truth = _normalise_symbols([model, truth], positive)
+    # as SRBench does, the model is simplified before its constants are rounded, so
+    # that nested constants (0.44*(1.13*x)) are merged first and rounded once
+    model = simplify_within(model, simplify_seconds)
     # rounded floats become exact rationals so that the arithmetic below is exact
     model = round_constants(model, digits, rational=True)
     truth = round_constants(truth, digits, rational=True)
@@ -209,9 +243,9 @@ def _compare(model, truth, positive: frozenset[str], strict: bool, digits: int) 
     return _is_constant(ratio) and not _is_zero(ratio)
 
 
-def _child(conn, model, truth, positive, strict, digits) -> None:
+def _child(conn, model, truth, positive, strict, digits, simplify_seconds) -> None:
     try:
-        result = bool(_compare(model, truth, positive, strict, digits))
+        result = bool(_compare(model, truth, positive, strict, digits, simplify_seconds))
     except BaseException:  # noqa: BLE001 - anything odd is "not a solution"
         result = False
     try:
@@ -242,7 +276,9 @@ def _check(model, truth, positive: Iterable[str], timeout: float, strict: bool,
             return False
     start = time.monotonic()
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, model, truth, pos, strict, digits), daemon=True)
+    # up to 40 % of the time may go to simplifying the model alone (then it is kept as is)
+    proc = ctx.Process(target=_child, daemon=True,
+                       args=(send, model, truth, pos, strict, digits, 0.4 * timeout))
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns that fork() in a multi-threaded process (torch) may deadlock;
@@ -293,9 +329,11 @@ def symbolic_solution(model, truth, positive: Iterable[str] = (), timeout: float
     :func:`parse_formula`, every name a plain symbol) or symreg
     ``Expression`` objects. Symbols are matched by name; those named in
     ``positive`` become positive symbols in both (so ``sqrt(a**3)`` equals
-    ``a*sqrt(a)``), all others real ones. The constants of both are rounded to
-    ``digits`` significant digits (:func:`round_constants`; below 1e-4 they
-    become 0).
+    ``a*sqrt(a)``), all others real ones. As in SRBench, the model is first
+    simplified (given at most 40 % of ``timeout``; past that it is used as it
+    is), so that nested constants such as ``0.44*(1.13*x)`` merge before
+    rounding; then the constants of both are rounded to ``digits`` significant
+    digits (:func:`round_constants`; below 1e-4 they become 0).
 
     The model passes when ``simplify(model - truth)`` is 0, **or** that
     difference is a constant (no symbol left), **or** ``simplify(model / truth)``

@@ -1,0 +1,378 @@
+"""Run methods on a benchmark suite, one child process per (problem, method).
+
+A task is one method fitted to one problem's training data under a time
+budget, then scored on the problem's test data. It runs in its own spawned
+process, so a crash or a hang costs that one row: a child that has not answered
+by its deadline (``time_budget`` × 2 + start-up and check allowances) is
+killed and its row says ``timeout``; one that dies says ``error``.
+
+Rows are appended to ``rows.jsonl`` in the output folder the moment they are
+known, so Ctrl-C or a crash of the harness never loses finished work, and
+``resume=True`` skips the tasks already there. At the end the folder holds
+``results.json`` (configuration, machine, rows, summary), ``results.csv``,
+``summary.csv`` and ``plot.png`` (see :mod:`symreg.bench.report`).
+
+Scoring, the same for every method (SRBench conventions):
+
+* ``r2_test``: R² of the method's own predictions on the test points;
+* ``solution``: the SRBench symbolic-solution test
+  (:func:`symreg.datasets.metrics.symbolic_solution`: constants rounded to 3
+  significant digits, variables with a non-negative range declared positive,
+  model − truth or model / truth a constant), under a time limit;
+* ``exact``: the same with no offset or factor allowed (difference exactly 0);
+* ``size``: nodes of the model's sympy tree, simplified and with its constants
+  rounded as for the solution test (SRBench's model size);
+* ``fit_seconds``: wall time of ``fit`` inside the child; ``wall_seconds``:
+  the whole task, process start-up and scoring included.
+
+Every method sees the variables as ``x1 ... xd`` (the truth is renamed to
+match), so names such as ``lambda`` or ``E`` cannot trip a parser.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import multiprocessing
+import os
+import platform
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BenchConfig", "machine_summary", "run_bench", "select_problems"]
+
+#: seconds allowed for a child to start (imports) and to score its model,
+#: on top of twice the time budget, before it is killed
+STARTUP_ALLOWANCE = 60.0
+
+
+@dataclass
+class BenchConfig:
+    """What to run. Same suite, ``limit``, ``seed``, ``noise`` and ``n_train``:
+    the same problems and the same data."""
+
+    suite: str
+    methods: list[str] = field(default_factory=lambda: ["symreg"])
+    time_budget: float = 60.0
+    noise: float = 0.0
+    seed: int = 0
+    limit: int | None = None
+    problems: list[str] | None = None
+    n_train: int | None = None
+    workers: int = 1
+    threads: int = 1
+    symbolic_timeout: float = 30.0
+    out_dir: str = "bench-results"
+
+
+def select_problems(suite: str, limit: int | None = None, seed: int = 0,
+                    names: Iterable[str] | None = None) -> list:
+    """The problems of ``suite`` to run: all of them, the named ones, or a seeded
+    random subset of ``limit`` problems kept in table order."""
+    import numpy as np
+
+    from ..datasets import load_suite
+
+    problems = load_suite(suite)
+    if names:
+        wanted = list(dict.fromkeys(names))
+        by_name = {p.name: p for p in problems}
+        unknown = [n for n in wanted if n not in by_name]
+        if unknown:
+            raise ValueError(f"not in suite {suite!r}: {', '.join(unknown)}")
+        problems = [p for p in problems if p.name in set(wanted)]
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        if limit < len(problems):
+            rng = np.random.default_rng(seed)
+            keep = sorted(rng.choice(len(problems), size=limit, replace=False).tolist())
+            problems = [problems[i] for i in keep]
+    return problems
+
+
+def machine_summary() -> dict[str, Any]:
+    """Date, host CPU and versions, for the results file."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("symreg", "numpy", "sympy", "torch", "pyoperon", "rils-rols", "gplearn", "pysr"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "cpu": cpu, "cores": os.cpu_count(), "cores_usable": usable,
+            "python": platform.python_version(), "versions": versions}
+
+
+# ----------------------------------------------------------------------------
+# the child
+# ----------------------------------------------------------------------------
+
+def _node_count(expr) -> int:
+    import sympy
+
+    return sum(1 for _ in sympy.preorder_traversal(expr))
+
+
+def _score(problem, sample, model, names: list[str], symbolic_timeout: float) -> dict[str, Any]:
+    import numpy as np
+    import sympy
+
+    from ..datasets.metrics import (
+        exact_difference,
+        parse_formula,
+        r2_score,
+        round_constants,
+        symbolic_solution,
+    )
+
+    out: dict[str, Any] = {"formula": model.formula}
+    with np.errstate(all="ignore"):
+        out["r2_train"] = r2_score(sample.y_train, model.predict(sample.X_train))
+        out["r2_test"] = r2_score(sample.y_test, model.predict(sample.X_test))
+    try:
+        expr = parse_formula(model.formula)
+    except Exception as exc:  # noqa: BLE001 - a formula we cannot read solves nothing
+        out.update(size=None, solution=False, exact=False,
+                   message=f"cannot parse the model: {' '.join(str(exc).split())[:200]}")
+        return out
+    # SRBench's model size: nodes of the simplified model with rounded constants
+    out["size"] = _node_count(round_constants(simplify_within(expr, 0.4 * symbolic_timeout)))
+    rename = {sympy.Symbol(v): sympy.Symbol(x) for v, x in zip(problem.variable_names, names)}
+    truth = problem.truth.xreplace(rename)
+    positive = [x for v, x in zip(problem.variables, names) if v.positive]
+    out["solution"] = symbolic_solution(expr, truth, positive=positive, timeout=symbolic_timeout)
+    out["exact"] = (exact_difference(expr, truth, positive=positive, timeout=symbolic_timeout)
+                    if out["solution"] else False)
+    return out
+
+
+def _task(conn, suite: str, problem_name: str, method_name: str, config: dict) -> None:
+    """Child process body: fit, score, send one dict back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    if hasattr(os, "setsid"):
+        # a process group of its own, so that killing it also kills what it forked
+        # (the sympy checks of symbolic_solution)
+        os.setsid()
+    row: dict[str, Any] = {}
+    try:
+        from ..datasets import load_suite
+        from .methods import get_method
+
+        problem = next(p for p in load_suite(suite) if p.name == problem_name)
+        sample = problem.sample(n=config["n_train"], noise=config["noise"], seed=config["seed"])
+        names = [f"x{i + 1}" for i in range(problem.n_variables)]
+        row.update(n_train=len(sample.y_train), n_test=len(sample.y_test))
+        method = get_method(method_name)
+        start = time.perf_counter()
+        model = method.fit(sample.X_train, sample.y_train, names,
+                           time_budget=config["time_budget"], seed=config["seed"],
+                           n_threads=config["threads"])
+        row["fit_seconds"] = time.perf_counter() - start
+        row["info"] = model.info
+        row.update(_score(problem, sample, model, names, config["symbolic_timeout"]))
+        row.setdefault("status", "ok")
+    except BaseException as exc:  # noqa: BLE001 - every failure is a row, not a crash
+        row.update(status="error", message=f"{type(exc).__name__}: "
+                   f"{' '.join(str(exc).split())[:300]}",
+                   traceback=traceback.format_exc(limit=8))
+    try:
+        conn.send(row)
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------------
+# the parent
+# ----------------------------------------------------------------------------
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: non-finite floats become None, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _base_row(problem, method: str, cfg: BenchConfig) -> dict[str, Any]:
+    return {"suite": cfg.suite, "problem": problem.name, "method": method,
+            "n_vars": problem.n_variables, "truth": problem.formula, "seed": cfg.seed,
+            "noise": cfg.noise, "time_budget": cfg.time_budget, "status": "ok",
+            "message": "", "formula": None, "size": None, "r2_train": None, "r2_test": None,
+            "solution": False, "exact": False, "fit_seconds": None, "wall_seconds": None,
+            "n_train": None, "n_test": None, "info": {}}
+
+
+class _Running:
+    def __init__(self, proc, conn, row: dict, start: float, deadline: float):
+        self.proc, self.conn, self.row, self.start, self.deadline = proc, conn, row, start, deadline
+
+
+def run_bench(cfg: BenchConfig, on_row: Callable[[dict], None] | None = None,
+              resume: bool = False) -> list[dict[str, Any]]:
+    """Run every (problem, method) task of ``cfg``; return all rows.
+
+    ``on_row`` is called with each finished row (for a progress display). Rows
+    are appended to ``<out_dir>/rows.jsonl`` as they finish; with ``resume`` the
+    tasks already in that file (same suite, seed, noise and budget) are not run
+    again. On KeyboardInterrupt the running children are killed, the finished
+    rows are kept on disk, and the interrupt propagates.
+    """
+    from .methods import get_method
+
+    problems = select_problems(cfg.suite, cfg.limit, cfg.seed, cfg.problems)
+    methods = list(dict.fromkeys(cfg.methods))
+    for m in methods:
+        get_method(m)  # unknown names fail here, before anything runs
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / "rows.jsonl"
+    done: dict[tuple[str, str], dict] = {}
+    if resume and rows_path.exists():
+        for line in rows_path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+            same = (r.get("suite") == cfg.suite and r.get("seed") == cfg.seed
+                    and r.get("noise") == cfg.noise and r.get("time_budget") == cfg.time_budget)
+            if same:
+                done[(r["problem"], r["method"])] = r
+    elif rows_path.exists():
+        rows_path.unlink()
+
+    missing = {m: get_method(m).missing() for m in methods}
+    config = {"n_train": cfg.n_train, "noise": cfg.noise, "seed": cfg.seed,
+              "time_budget": cfg.time_budget, "threads": cfg.threads,
+              "symbolic_timeout": cfg.symbolic_timeout}
+    # every library a child loads uses cfg.threads threads, as the method is told
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(cfg.threads)
+
+    rows: list[dict] = []
+    pending: list[tuple[Any, str]] = []
+    with rows_path.open("a", encoding="utf-8") as sink:
+        def finish(row: dict) -> None:
+            row = _clean(row)
+            rows.append(row)
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            if on_row is not None:
+                on_row(row)
+
+        for p in problems:
+            for m in methods:
+                if (p.name, m) in done:
+                    rows.append(done[(p.name, m)])
+                    if on_row is not None:
+                        on_row(done[(p.name, m)])
+                elif missing[m]:
+                    finish({**_base_row(p, m, cfg), "status": "missing", "message": missing[m]})
+                else:
+                    pending.append((p, m))
+        _run_tasks(cfg, config, pending, finish)
+    order = {(p.name, m): i for i, (p, m) in enumerate((p, m) for p in problems for m in methods)}
+    rows.sort(key=lambda r: order.get((r["problem"], r["method"]), len(order)))
+    return rows
+
+
+def _run_tasks(cfg: BenchConfig, config: dict, pending: list, finish: Callable) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    running: list[_Running] = []
+    queue = list(pending)
+    limit = 2.0 * cfg.time_budget + STARTUP_ALLOWANCE + 2.0 * cfg.symbolic_timeout
+    try:
+        while queue or running:
+            while queue and len(running) < max(1, cfg.workers):
+                problem, method = queue.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                # not a daemon: the worker forks the symbolic checks (and symreg its
+                # pool); it is killed explicitly at its deadline or on Ctrl-C
+                proc = ctx.Process(target=_task, daemon=False,
+                                   args=(send, cfg.suite, problem.name, method, config))
+                proc.start()
+                send.close()
+                now = time.monotonic()
+                running.append(_Running(proc, recv, _base_row(problem, method, cfg), now,
+                                        now + limit))
+            _collect(running, finish)
+    except BaseException:
+        for r in running:
+            _kill(r.proc)
+        raise
+
+
+def _kill(proc) -> None:
+    """Kill a worker and its process group (whatever it forked); never raises."""
+    if proc.is_alive() and proc.pid is not None and hasattr(os, "killpg"):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+    if proc.is_alive():
+        proc.kill()
+    proc.join(1.0)
+
+
+def _collect(running: list[_Running], finish: Callable) -> None:
+    """Wait a little for any child, then finish every task that ended or ran over."""
+    from multiprocessing.connection import wait
+
+    wait([r.conn for r in running] + [r.proc.sentinel for r in running], timeout=0.5)
+    now = time.monotonic()
+    for r in list(running):
+        row = r.row
+        if r.conn.poll():
+            try:
+                row.update(r.conn.recv())
+            except (EOFError, OSError):
+                row.update(status="error", message="the worker closed its pipe without a result")
+        elif not r.proc.is_alive():
+            code = r.proc.exitcode
+            row.update(status="error", message=f"the worker died (exit code {code})")
+        elif now > r.deadline:
+            _kill(r.proc)
+            row.update(status="timeout",
+                       message=f"no result after {now - r.start:.0f} s; the worker was killed")
+        else:
+            continue
+        row["wall_seconds"] = time.monotonic() - r.start
+        r.proc.join(5.0)
+        _kill(r.proc)
+        r.conn.close()
+        running.remove(r)
+        finish(row)
+
+
+def config_dict(cfg: BenchConfig) -> dict[str, Any]:
+    """The configuration as stored in ``results.json``."""
+    return asdict(cfg)
