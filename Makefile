@@ -6,7 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test example bench-evaluator bench-constants bench-nguyen clean-venv
+.PHONY: test example bench-evaluator bench-constants bench-nguyen bench-peers \
+        bench-suite-nguyen bench-suite-feynman clean-venv
+PEERS  := $(VENV)/.peers
 
 # torch is installed FIRST and with this exact pin. pyproject.toml leaves torch unpinned (users
 # bring their own build), so a plain `pip install -e .` would resolve the newest torch from
@@ -33,6 +35,24 @@ bench-constants: $(STAMP)
 
 bench-nguyen: $(STAMP)
 	$(BIN)/python benchmarks/bench_nguyen.py
+
+# The peers of `symreg bench`: pyoperon and gplearn from wheels; rils-rols is a source build
+# that needs pybind11 and wheel installed first and then no build isolation.
+$(PEERS): $(STAMP)
+	$(BIN)/pip install -e '.[bench]'
+	$(BIN)/pip install --no-build-isolation rils-rols
+	touch $(PEERS)
+
+bench-peers: $(PEERS)
+
+# The two runs recorded in BENCHMARKS.md (results under benchmarks/results/).
+bench-suite-nguyen: $(PEERS)
+	$(BIN)/symreg bench nguyen --methods symreg,operon --time 20 --workers 2 \
+		--out benchmarks/results/nguyen-t20
+
+bench-suite-feynman: $(PEERS)
+	$(BIN)/symreg bench feynman --limit 20 --time 30 --methods symreg,operon,rils,gplearn \
+		--workers 2 --out benchmarks/results/feynman20-t30
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Benchmark harness: run symbolic-regression methods on benchmark suites."""
