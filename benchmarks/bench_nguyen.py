@@ -8,8 +8,8 @@ model and the truth simplifies to 0 (:func:`symreg.datasets.metrics.exact_differ
 The problems are Nguyen-1 ... Nguyen-12 as listed in the GP benchmark table
 ``gp_benchmarks.csv`` (the table of McDermott et al. 2012, *Genetic programming
 needs better benchmarks*, in the form SRBench / PTS distribute it; columns
-name, variables, expression, train_spec, test_spec, function_set), embedded
-below verbatim. A training spec ``{"all":{"U":[low,high,n]}}`` means n points,
+name, variables, expression, train_spec, test_spec, function_set), read from
+the ``nguyen`` suite of :mod:`symreg.datasets`. A training spec ``{"all":{"U":[low,high,n]}}`` means n points,
 every variable drawn uniformly from [low, high]. Nguyen-1 ... 8 have one
 variable ``x1``, Nguyen-9 ... 12 two, ``x1`` and ``x2``. Note that this table
 trains Nguyen-7 on U[0, 2, 20] and Nguyen-8 on U[0, 4, 20] (other papers use
@@ -34,9 +34,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -52,45 +49,24 @@ for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().paren
 import sympy
 from _common import cuda_missing, finish, machine_info, machine_lines
 
-from symreg.datasets.metrics import exact_difference, parse_formula, r2_score, symbolic_solution
+from symreg.datasets import load_suite
+from symreg.datasets.metrics import exact_difference, r2_score, symbolic_solution
 from symreg.evaluate import resolve_device
 from symreg.regressor import SymbolicRegressor
-
-# The Nguyen rows of gp_benchmarks.csv, verbatim (header included).
-NGUYEN_CSV = '''\
-name,variables,expression,train_spec,test_spec,function_set
-Nguyen-1,1,"pow(x1,3)+pow(x1,2)+x1","{""all"":{""U"":[-1,1,20]}}",None,Koza
-Nguyen-2,1,"pow(x1,4)+pow(x1,3)+pow(x1,2)+x1","{""all"":{""U"":[-1,1,20]}}",None,Koza
-Nguyen-3,1,"pow(x1,5)+pow(x1,4)+pow(x1,3)+pow(x1,2)+x1","{""all"":{""U"":[-1,1,20]}}",None,Koza
-Nguyen-4,1,"pow(x1,6)+pow(x1,5)+pow(x1,4)+pow(x1,3)+pow(x1,2)+x1","{""all"":{""U"":[-1,1,20]}}",None,Koza
-Nguyen-5,1,"sin(pow(x1,2))*cos(x1)-1","{""all"":{""U"":[-1,1,20]}}",None,Koza
-Nguyen-6,1,"sin(x1)+sin(x1+pow(x1,2))","{""all"":{""U"":[-1,1,20]}}",None,Koza
-Nguyen-7,1,"log(x1+1)+log(pow(x1,2)+1)","{""all"":{""U"":[0,2,20]}}",None,Koza
-Nguyen-8,1,sqrt(x1),"{""all"":{""U"":[0,4,20]}}",None,Koza
-Nguyen-9,2,"sin(x1)+sin(pow(x2,2))","{""all"":{""U"":[0,1,20]}}",None,Koza
-Nguyen-10,2,2*sin(x1)*cos(x2),"{""all"":{""U"":[0,1,20]}}",None,Koza
-Nguyen-11,2,"pow(x1,x2)","{""all"":{""U"":[0,1,20]}}",None,Koza
-Nguyen-12,2,"pow(x1,4)-pow(x1,3)+div(pow(x2,2),2)-x2","{""all"":{""U"":[0,1,20]}}",None,Koza
-'''
 
 N_TEST = 1000
 
 
 def load_problems() -> dict[int, dict]:
     """Nguyen-k → {name, n_vars, variables, expression (table text), truth (sympy),
-    low, high, n_train}."""
+    low, high, n_train}, from the ``nguyen`` suite of :mod:`symreg.datasets`."""
     problems = {}
-    for row in csv.DictReader(io.StringIO(NGUYEN_CSV)):
-        k = int(row["name"].split("-")[1])
-        n_vars = int(row["variables"])
-        spec = json.loads(row["train_spec"])["all"]
-        (kind, (low, high, n)), = spec.items()
-        assert kind == "U", row
-        variables = [f"x{i + 1}" for i in range(n_vars)]
-        problems[k] = {
-            "name": row["name"], "n_vars": n_vars, "variables": variables,
-            "expression": row["expression"], "truth": parse_formula(row["expression"]),
-            "low": float(low), "high": float(high), "n_train": int(n),
+    for p in load_suite("nguyen"):
+        (low, high), = set(p.train.ranges)  # every Nguyen variable shares one range
+        problems[int(p.name.split("-")[1])] = {
+            "name": p.name, "n_vars": p.n_variables, "variables": p.variable_names,
+            "expression": p.formula, "truth": p.truth, "low": low, "high": high,
+            "n_train": p.train.n,
         }
     return problems
 
