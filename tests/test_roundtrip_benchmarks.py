@@ -27,20 +27,13 @@ import numpy as np
 import pytest
 import sympy
 
-from symreg.datasets.problems import parse_truth
+from symreg.datasets.problems import TABLE_FUNCTIONS, parse_truth
 from symreg.expression import Expression
 
 # the copies shipped in the package (byte-for-byte those of shared/benchmarks)
 BENCHMARKS = Path(__file__).resolve().parents[1] / "symreg" / "datasets" / "data"
 
-_FUNCTIONS = {
-    "ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "sqrt": sympy.sqrt,
-    "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
-    "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan,
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot,
-    "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "abs": sympy.Abs,
-    "pow": sympy.Pow, "div": lambda a, b: a / b, "harmonic": sympy.harmonic, "pi": sympy.pi,
-}
+_FUNCTIONS = TABLE_FUNCTIONS
 
 
 # ----------------------------------------------------------------------------

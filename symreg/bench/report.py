@@ -102,9 +102,10 @@ def plot_results(rows: Sequence[dict[str, Any]], path: str | Path, title: str = 
     bars = ax_rate.bar([x + width / 2 for x in xs], r2, width, label=f"R² > {R2_THRESHOLD}")
     ax_rate.bar_label(bars, fmt="%.0f", fontsize=8)
     ax_rate.set_xticks(list(xs), methods)
-    ax_rate.set_ylim(0, 110)
+    ax_rate.set_ylim(0, 125)  # room for the legend above the 100 % bars
+    ax_rate.set_yticks(range(0, 101, 20))
     ax_rate.set_ylabel("% of problems")
-    ax_rate.legend(loc="upper right", fontsize=8)
+    ax_rate.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
     ax_rate.set_title("accuracy")
 
     for x, m in zip(xs, methods):

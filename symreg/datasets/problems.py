@@ -23,7 +23,7 @@ import sympy
 
 from ..expression import constant_to_sympy
 
-__all__ = ["Problem", "Sample", "Sampling", "Variable", "parse_truth"]
+__all__ = ["TABLE_FUNCTIONS", "Problem", "Sample", "Sampling", "Variable", "parse_truth"]
 
 #: test sets larger than this (2-D grids at step 0.01 reach 361,201 points) are
 #: subsampled, seeded, to this many rows
@@ -32,7 +32,8 @@ MAX_TEST_POINTS = 10_000
 DEFAULT_TRAIN_POINTS = 1000
 DEFAULT_TEST_POINTS = 1000
 
-_FUNCTIONS = {
+#: the function names of the tables (numpy and DSO spellings) mapped to sympy
+TABLE_FUNCTIONS = {
     "ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "sqrt": sympy.sqrt,
     "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
     "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan,
@@ -64,7 +65,7 @@ def parse_truth(text: str, names: list[str] | tuple[str, ...]) -> sympy.Expr:
             return node
 
     tree = _Literals().visit(ast.parse(text.strip(), mode="eval"))
-    local: dict = dict(_FUNCTIONS)
+    local: dict = dict(TABLE_FUNCTIONS)
     local.update({n: sympy.Symbol(n) for n in names})
     local.update(literals)
     return sympy.sympify(ast.unparse(tree), locals=local)
