@@ -15,7 +15,7 @@ class Cubic(Method):
     """Least-squares cubic in x1: exact on Nguyen-1, wrong on Nguyen-8."""
 
     def _fit(self, X, y, names, time_budget, seed, n_threads):
-        c = np.polyfit(X[:, 0], y, 3)
+        c = [float(v) for v in np.polyfit(X[:, 0], y, 3)]
         x = names[0]
         formula = f"{c[0]!r}*{x}**3 + {c[1]!r}*{x}**2 + {c[2]!r}*{x} + {c[3]!r}"
         return FittedModel(formula, lambda Z: np.polyval(c, Z[:, 0]), {})

@@ -355,8 +355,10 @@ def _collect(running: list[_Running], finish: Callable) -> None:
         if r.conn.poll():
             try:
                 row.update(r.conn.recv())
-            except (EOFError, OSError):
-                row.update(status="error", message="the worker closed its pipe without a result")
+            except (EOFError, OSError):  # it died: the pipe closed without a result
+                r.proc.join(2.0)
+                row.update(status="error",
+                           message=f"the worker died (exit code {r.proc.exitcode})")
         elif not r.proc.is_alive():
             code = r.proc.exitcode
             row.update(status="error", message=f"the worker died (exit code {code})")
