@@ -4,7 +4,9 @@ evolutionary refinement, all scored through the batch evaluator.
 Phases, inside one time budget:
 
 1. **Seeds and cheap structure**: expressions handed in (proposers, user
-   guesses), power laws and sparse polynomials; constants fitted in one batch.
+   guesses), power laws, sparse polynomials, and sparse Laurent models of
+   1/y, y² and log|y| written back through the inverse
+   (:mod:`~symreg.search.transforms`); constants fitted in one batch.
 2. **Exhaustive enumeration** of every small expression (pruned by
    equivalence on probe points); the best of each size, and the best
    closed-form two-term sums and products of them, scored on the data.
@@ -37,6 +39,7 @@ from .enumerate import enumerate_expressions
 from .mutations import MutationContext, crossover, mutate
 from .simplify import fold_constants, simplify, snap_constants
 from .structure import structure_candidates
+from .transforms import transformed_candidates
 
 __all__ = ["SearchConfig", "SearchProgress", "SearchResult", "search"]
 
@@ -207,13 +210,27 @@ class _Search:
             self._progress(name)
 
     def _seed_phase(self, seeds: Sequence[Expression]) -> None:
+        d = self.X.shape[1]
         cands = [s.with_names(None) for s in seeds]
         cands += structure_candidates(self.X, self.y, self.cfg.operators)
         # the variables alone are always worth a look
-        cands += [Expression([f"x{j}"]) for j in range(self.X.shape[1])]
-        cands = [c for c in cands if c.n_variables <= self.X.shape[1]]
+        cands += [Expression([f"x{j}"]) for j in range(d)]
+        cands = [c for c in cands if c.n_variables <= d]
         self._fit_into_hof(cands, n_restarts=4, max_iter=60)
         self.population.extend(c for c in cands if c.complexity <= self.cfg.maxsize)
+        if self._exact():
+            return
+        # models of 1/y, y², log|y|: their constants come from the transformed fit,
+        # so scoring them as they are is a fair screen; only the best few are refitted
+        more = [c for c in transformed_candidates(self.X, self.y, self.cfg.operators,
+                                                  seed=int(self.rng.integers(1 << 31)))
+                if c.n_variables <= d]
+        if more:
+            nmse = self._score(more)
+            order = np.argsort(nmse, kind="stable")[:8]
+            self._fit_into_hof([more[i] for i in order if np.isfinite(nmse[i])],
+                               n_restarts=1, max_iter=60)
+            self.population.extend(c for c in more if c.complexity <= self.cfg.maxsize)
 
     def _enumeration_phase(self) -> None:
         # sized from the configured budget, not the clock, so that a search bounded

@@ -1,0 +1,207 @@
+"""Cheap structure through a transformed target: ``y = T⁻¹(Σ c_j m_j)``.
+
+Many laws are not sparse sums in ``y`` itself but are in a simple function of
+it (the AI Feynman observation):
+
+* ``1/y``: ``1/(1/d1 + n/d2)`` (lenses, resistors in parallel);
+* ``y²``: ``sqrt((x1 - x2)**2 + (y1 - y2)**2)`` (distances, norms);
+* ``log|y|``: ``exp(-(θ/σ)²/2)/σ``, a Gaussian times a power law.
+
+:func:`transformed_candidates` fits, for each transform that the data allow, a
+sparse regression of ``T(y)`` over a library of Laurent monomials (integer
+powers -2 … 3 of up to three variables, ``sqrt`` of positive ones; plus
+``log|x_j|`` for the log transform) and writes each model back through the
+inverse transform. Constants are only starting values: the search refits them on
+``y`` and snaps them. Numpy only; a transform that does not apply is skipped,
+nothing raises on data.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from ..expression import Expression
+from .simplify import expression_to_tree, tree_to_expression
+from .structure import (
+    _clean,
+    _Disallowed,
+    _monomial_tree,
+    _Ops,
+    _refit,
+    _select_subsets,
+    sparse_polynomial,
+)
+
+__all__ = ["transformed_candidates"]
+
+_POWERS = (Fraction(-2), Fraction(-1), Fraction(-1, 2), Fraction(1, 2), Fraction(1),
+           Fraction(2), Fraction(3))
+
+
+def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool):
+    """Laurent monomials of up to ``max_factors`` variables as columns, with their
+    exponents ``{var: power}``; plus ``log|x_j|`` columns (key ``("log", j)``)."""
+    n, d = X.shape
+    positive = [bool(np.all(X[:, j] > 0)) for j in range(d)]
+    nonzero = [bool(np.all(X[:, j] != 0)) for j in range(d)]
+
+    def allowed(j: int, p: Fraction) -> bool:
+        if p.denominator != 1:
+            return positive[j]
+        return p > 0 or nonzero[j]
+
+    def monomials(k: int) -> list[dict]:
+        out = []
+        for vars_ in itertools.combinations(range(d), k):
+            for powers in itertools.product(_POWERS, repeat=k):
+                if sum(abs(p) for p in powers) <= 4 and all(
+                        allowed(j, p) for j, p in zip(vars_, powers)):
+                    out.append(dict(zip(vars_, powers)))
+        return out
+
+    # terms of one, two, ... variables while the library stays within max_columns
+    terms: list[dict] = []
+    for factors in range(1, min(max_factors, d) + 1):
+        more = monomials(factors)
+        if terms and len(terms) + len(more) + d > max_columns:
+            break
+        terms += more
+    keys: list = list(terms)
+    cols = []
+    with np.errstate(all="ignore"):
+        for t in terms:
+            c = np.ones(n)
+            for j, p in t.items():
+                c = c * (X[:, j] ** float(p) if p.denominator == 1 else np.sqrt(X[:, j]) ** p.numerator)
+            cols.append(c)
+        if with_logs:
+            for j in range(d):
+                if nonzero[j]:
+                    keys.append(("log", j))
+                    cols.append(np.log(np.abs(X[:, j])))
+    if not cols:
+        return [], np.zeros((n, 0))
+    return keys, np.stack(cols, axis=1)
+
+
+def _term_node(build: _Ops, key, X: np.ndarray):
+    if isinstance(key, tuple):  # ("log", j)
+        j = key[1]
+        x = f"x{j}"
+        return build("log", x if np.all(X[:, j] > 0) else build("abs", x))
+    num, den = [], []
+    for j, p in sorted(key.items()):
+        x = f"x{j}"
+        node = x if abs(p) == 1 else build.power(x, abs(p))
+        (num if p > 0 else den).append(node)
+    N, D = _monomial_tree(build, num, den)
+    if D is None:
+        return N
+    if build.ok("div"):
+        return build("div", N if N is not None else 1.0, D)
+    inv = build("inv", D)
+    return inv if N is None else build("mul", N, inv)
+
+
+def _sum_tree(build: _Ops, terms: list, intercept: float | None):
+    node = None
+    for coef, term in terms:
+        scaled = build("mul", coef, term)
+        if node is None:
+            node = scaled
+        elif coef < 0 and build.ok("sub"):
+            node = build("sub", node, build("mul", -coef, term))
+        else:
+            node = build("add", node, scaled)
+    if intercept is not None:
+        node = build("add", node, intercept)
+    return node
+
+
+def _transforms(y: np.ndarray, build: _Ops) -> list[tuple[str, np.ndarray]]:
+    one_sign = bool(np.all(y > 0) or np.all(y < 0))
+    out = []
+    with np.errstate(all="ignore"):
+        if np.all(y != 0) and (build.ok("div") or build.ok("inv")):
+            out.append(("inverse", 1.0 / y))
+        if one_sign and build.ok("sqrt"):
+            out.append(("square", y * y))
+        if one_sign and build.ok("exp"):
+            out.append(("log", np.log(np.abs(y))))
+    return [(name, t) for name, t in out if np.all(np.isfinite(t)) and np.ptp(t) > 0]
+
+
+def _invert(build: _Ops, name: str, body):
+    if name == "inverse":
+        return build("div", 1.0, body) if build.ok("div") else build("inv", body)
+    if name == "square":
+        return build("sqrt", body)
+    return build("exp", body)
+
+
+def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: int = 6,
+                           max_columns: int = 1200, max_points: int = 2000,
+                           seed: int = 0) -> list[Expression]:
+    """Candidates ``T⁻¹(c0 + Σ c_j m_j)`` for ``T`` in 1/y, y² and log|y|.
+
+    For each transform the data allow (no zero in y for 1/y; one sign for y²
+    and log|y|; the inverse's operator allowed), terms are chosen greedily
+    with swap refinement (as :func:`~symreg.search.structure.sparse_polynomial`)
+    from the Laurent library on at most ``max_points`` rows, refitted on all
+    rows, and each sparsity level 1..``max_terms`` becomes one candidate. Under
+    log the intercept is dropped (it is a scale factor, which the search's
+    linear scaling supplies). Returns ``[]`` when nothing applies.
+    """
+    data = _clean(X, y)
+    if data is None:
+        return []
+    X, y = data
+    n, d = X.shape
+    build = _Ops(operators)
+    if d == 0 or n < 8 or not (build.ok("mul") and build.ok("add")):
+        return []
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else None
+    out: list[Expression] = []
+    for name, t in _transforms(y, build):
+        keys, M = _library(X, 3, max_columns, with_logs=(name == "log"))
+        if not keys:
+            continue
+        Ms, ts = (M[rows], t[rows]) if rows is not None else (M, t)
+        with np.errstate(all="ignore"):
+            Mc = Ms - Ms.mean(axis=0)
+            norms = np.sqrt(np.sum(Mc * Mc, axis=0))
+            ok = np.all(np.isfinite(M), axis=0) & np.isfinite(norms) & (norms > 1e-12)
+        keep = np.nonzero(ok)[0]
+        if keep.size == 0:
+            continue
+        A = Mc[:, keep] / norms[keep]
+        subsets = _select_subsets(A, ts - ts.mean(), min(max_terms, n - 2))
+        for S in subsets:
+            chosen = [keep[s] for s in S]
+            coefs, intercept = _refit(M[:, chosen], t)
+            if not np.all(np.isfinite(coefs)):
+                continue
+            if name == "log":
+                intercept = None
+            try:
+                terms = [(float(c), _term_node(build, keys[k], X)) for c, k in zip(coefs, chosen)]
+                tree = _invert(build, name, _sum_tree(build, terms, intercept))
+            except _Disallowed:
+                continue
+            out.append(tree_to_expression(tree))
+        # the plain polynomial library too: its cross terms (x1*x2) of two and more
+        # variables are what y² of a distance needs
+        if name != "log":
+            for degree in (2, 3):
+                for poly in sparse_polynomial(X, t, degree, max_terms, operators=operators):
+                    try:
+                        tree = _invert(build, name, expression_to_tree(poly))
+                    except _Disallowed:
+                        continue
+                    out.append(tree_to_expression(tree))
+    return out
