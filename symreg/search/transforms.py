@@ -19,6 +19,7 @@ nothing raises on data.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -42,9 +43,11 @@ _POWERS = (Fraction(-2), Fraction(-1), Fraction(-1, 2), Fraction(1, 2), Fraction
            Fraction(2), Fraction(3))
 
 
-def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool):
+def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
+             max_wide: int = 600):
     """Laurent monomials of up to ``max_factors`` variables as columns, with their
-    exponents ``{var: power}``; plus ``log|x_j|`` columns (key ``("log", j)``)."""
+    exponents ``{var: power}``, then up to ``max_wide`` monomials of more variables
+    with powers ±1; plus ``log|x_j|`` columns (key ``("log", j)``)."""
     n, d = X.shape
     positive = [bool(np.all(X[:, j] > 0)) for j in range(d)]
     nonzero = [bool(np.all(X[:, j] != 0)) for j in range(d)]
@@ -65,11 +68,25 @@ def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool)
 
     # terms of one, two, ... variables while the library stays within max_columns
     terms: list[dict] = []
+    included = 0
     for factors in range(1, min(max_factors, d) + 1):
         more = monomials(factors)
         if terms and len(terms) + len(more) + d > max_columns:
             break
         terms += more
+        included = factors
+    # "wide" monomials: more variables than above, each to the power ±1 (a
+    # Boltzmann factor m*g*x/(k*T), a Coulomb term q/(eps*r*c)), while they stay few
+    usable = [j for j in range(d) if nonzero[j]]
+    wide: list[dict] = []
+    for k in range(included + 1, len(usable) + 1):
+        count = len(wide) + math.comb(len(usable), k) * 2**k
+        if count > max_wide:
+            break
+        for vars_ in itertools.combinations(usable, k):
+            for signs in itertools.product((Fraction(-1), Fraction(1)), repeat=k):
+                wide.append(dict(zip(vars_, signs)))
+    terms += wide
     keys: list = list(terms)
     cols = []
     with np.errstate(all="ignore"):
