@@ -16,7 +16,7 @@ from .evaluate import LOSSES, evaluate_batch, resolve_device
 from .expression import Expression
 from .pareto import MODEL_SELECTIONS, HallOfFame, front_scores, select_model
 from .search.engine import SearchConfig, SearchProgress
-from .search.pool import run_search
+from .search.pool import BACKENDS, run_search
 
 __all__ = ["SymbolicRegressor"]
 
@@ -66,7 +66,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     random_state : int, optional
         Seed. ``None`` draws one.
     n_jobs : int, default=1
-        Search worker processes.
+        Search workers (processes, or Ray tasks with ``backend="ray"``).
     device : str, optional
         ``"cpu"``, ``"cuda"`` or ``None``/``"auto"`` (CUDA when available).
     model_selection : {"best", "accuracy", "score", "bic"}, default="best"
@@ -81,6 +81,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Population of the evolutionary phase.
     drop_nonfinite : bool, default=False
         Drop rows with NaN or inf instead of rejecting the data.
+    backend : {"processes", "ray"}, default="processes"
+        Where the ``n_jobs`` workers run: local processes, or Ray tasks on the
+        cluster ``ray.init()`` connects to (``RAY_ADDRESS``, else a local
+        instance; needs ``pip install ray``). Workers share one wall-clock
+        deadline, so the machines' clocks should agree.
 
     Attributes
     ----------
@@ -119,6 +124,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         guesses: Sequence[str | Expression] | None = None,
         population_size: int = 600,
         drop_nonfinite: bool = False,
+        backend: str = "processes",
     ):
         self.operators = operators
         self.maxsize = maxsize
@@ -132,6 +138,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.guesses = guesses
         self.population_size = population_size
         self.drop_nonfinite = drop_nonfinite
+        self.backend = backend
 
     # ------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
@@ -144,6 +151,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"max_evals must be >= 1, got {self.max_evals!r}")
         if not isinstance(self.n_jobs, (int, np.integer)) or self.n_jobs < 1:
             raise ValueError(f"n_jobs must be an integer >= 1, got {self.n_jobs!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.model_selection not in MODEL_SELECTIONS:
             raise ValueError(f"model_selection must be one of {MODEL_SELECTIONS}, got {self.model_selection!r}")
         if not callable(self.loss) and self.loss not in LOSSES:
@@ -227,7 +236,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             population_size=int(self.population_size), n_offspring=int(self.population_size),
         )
         result = run_search(X, y, config, n_jobs=int(self.n_jobs), sample_weight=w, seeds=seeds,
-                            callback=callback)
+                            callback=callback, backend=self.backend)
         self.hall_of_fame_ = result.hall_of_fame
         self.n_evals_ = result.n_evals
         self.search_time_ = result.elapsed

@@ -215,3 +215,28 @@ def test_sklearn_estimator_checks():
     # bounded by evaluations, not by the clock, so that refits are identical
     check_estimator(SymbolicRegressor(time_budget=60, max_evals=1500, random_state=0),
                     expected_failed_checks=expected)
+
+
+def test_ray_backend_on_a_local_instance():
+    """The same search on Ray tasks (a local Ray instance with two CPUs)."""
+    ray = pytest.importorskip("ray")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(200, 2))
+    y = X[:, 0] ** 2 / X[:, 1]
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        model = SymbolicRegressor(n_jobs=2, backend="ray", time_budget=20, random_state=0)
+        model.fit(X, y)
+        assert model.score(X, y) > 0.999999
+        assert model.n_evals_ > 0
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def test_unknown_backend():
+    X = np.random.default_rng(0).uniform(size=(20, 1))
+    with pytest.raises(ValueError, match="backend must be one of processes, ray"):
+        SymbolicRegressor(backend="dask").fit(X, X[:, 0])

@@ -1,9 +1,16 @@
 """Run several search workers and merge their halls of fame.
 
 ``n_jobs == 1`` runs inline (progress callbacks work, nothing is started).
-More workers run in spawned processes, each with its own seed and a share of
-the CPU threads; they stop at one shared wall-clock deadline, so process
-start-up eats into the budget instead of extending it.
+More workers run on one of two back-ends with the same behaviour:
+
+* ``"processes"`` (default): spawned local processes, nothing to start;
+* ``"ray"``: Ray tasks, on the cluster that ``ray.init()`` connects to (the
+  ``RAY_ADDRESS`` environment variable, or a local instance started on
+  demand), so the same search runs across machines. Needs ``pip install ray``.
+
+Each worker has its own seed (``config.seed + k``) and a share of the CPU
+threads; all stop at one shared wall-clock deadline, so start-up eats into the
+budget instead of extending it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from ..expression import Expression
 from ..pareto import HallOfFame
 from .engine import SearchConfig, SearchProgress, SearchResult, search
 
-__all__ = ["run_search"]
+__all__ = ["BACKENDS", "run_search"]
+
+BACKENDS = ("processes", "ray")
 
 
 def _worker(X, y, w, config: SearchConfig, seeds, deadline: float, threads: int) -> SearchResult:
@@ -34,20 +43,31 @@ def _worker(X, y, w, config: SearchConfig, seeds, deadline: float, threads: int)
 
 def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int = 1,
                sample_weight: np.ndarray | None = None, seeds: Sequence[Expression] = (),
-               callback: Callable[[SearchProgress], None] | None = None) -> SearchResult:
+               callback: Callable[[SearchProgress], None] | None = None,
+               backend: str = "processes") -> SearchResult:
     """Search with ``n_jobs`` workers (seeds ``config.seed + k``) and merge."""
-    if n_jobs <= 1:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if n_jobs <= 1 and backend == "processes":
         return search(X, y, config, sample_weight, seeds, callback)
     deadline = time.time() + config.time_budget
-    threads = max(1, (os.cpu_count() or 1) // n_jobs)
     per_worker_evals = None if config.max_evals is None else max(1, config.max_evals // n_jobs)
+    configs = [replace(config, seed=config.seed + k, max_evals=per_worker_evals)
+               for k in range(n_jobs)]
+    if backend == "ray":
+        results, interrupted = _run_ray(X, y, sample_weight, configs, list(seeds), deadline)
+    else:
+        results, interrupted = _run_processes(X, y, sample_weight, configs, list(seeds), deadline)
+    return _merge(results, config, interrupted)
+
+
+def _run_processes(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult], bool]:
+    threads = max(1, (os.cpu_count() or 1) // len(configs))
     ctx = mp.get_context("spawn")
     results: list[SearchResult] = []
     interrupted = False
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_worker, X, y, sample_weight,
-                               replace(config, seed=config.seed + k, max_evals=per_worker_evals),
-                               list(seeds), deadline, threads) for k in range(n_jobs)]
+    with ProcessPoolExecutor(max_workers=len(configs), mp_context=ctx) as pool:
+        futures = [pool.submit(_worker, X, y, w, c, seeds, deadline, threads) for c in configs]
         for fut in futures:
             while True:
                 try:
@@ -56,7 +76,34 @@ def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int =
                 except KeyboardInterrupt:
                     # the workers got the same Ctrl-C and are returning their best
                     interrupted = True
-    return _merge(results, config, interrupted)
+    return results, interrupted
+
+
+def _run_ray(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult], bool]:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("backend='ray' needs Ray: pip install ray (or 'symreg[ray]')") from None
+    if not ray.is_initialized():
+        # connects to RAY_ADDRESS when set, else starts a local instance
+        ray.init(include_dashboard=False, log_to_driver=False)
+    cpus = ray.available_resources().get("CPU", 1.0)
+    threads = max(1, int(cpus) // len(configs))
+    task = ray.remote(num_cpus=1)(_worker)
+    # the data go to the object store once, not once per task
+    X_ref, y_ref, w_ref = ray.put(X), ray.put(y), ray.put(w)
+    refs = [task.remote(X_ref, y_ref, w_ref, c, seeds, deadline, threads) for c in configs]
+    try:
+        return list(ray.get(refs)), False
+    except KeyboardInterrupt:
+        # a Ray task cannot hand back a partial result: keep what has finished
+        done, pending = ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        results = [ray.get(r) for r in done]
+        if not results:
+            raise
+        return results, True
 
 
 def _merge(results: list[SearchResult], config: SearchConfig, interrupted: bool) -> SearchResult:
