@@ -5,7 +5,8 @@ it (the AI Feynman observation):
 
 * ``1/y``: ``1/(1/d1 + n/d2)`` (lenses, resistors in parallel);
 * ``y²``: ``sqrt((x1 - x2)**2 + (y1 - y2)**2)`` (distances, norms);
-* ``log|y|``: ``exp(-(θ/σ)²/2)/σ``, a Gaussian times a power law.
+* ``log|y|``: ``exp(-(θ/σ)²/2)/σ``, a Gaussian times a power law;
+* ``1/y²``: ``m/sqrt(1 - v²/c²)`` (relativistic factors).
 
 :func:`transformed_candidates` fits, for each transform that the data allow, a
 sparse regression of ``T(y)`` over a library of Laurent monomials (integer
@@ -61,7 +62,7 @@ def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
         out = []
         for vars_ in itertools.combinations(range(d), k):
             for powers in itertools.product(_POWERS, repeat=k):
-                if sum(abs(p) for p in powers) <= 4 and all(
+                if sum(abs(p) for p in powers) <= 6 and all(
                         allowed(j, p) for j, p in zip(vars_, powers)):
                     out.append(dict(zip(vars_, powers)))
         return out
@@ -147,6 +148,9 @@ def _transforms(y: np.ndarray, build: _Ops) -> list[tuple[str, np.ndarray]]:
             out.append(("inverse", 1.0 / y))
         if one_sign and build.ok("sqrt"):
             out.append(("square", y * y))
+            if build.ok("div") or build.ok("inv"):
+                # m/sqrt(1 - v²/c²): 1/y² = (1 - v²/c²)/m² is a two-term sum
+                out.append(("inverse_square", 1.0 / (y * y)))
         if one_sign and build.ok("exp"):
             out.append(("log", np.log(np.abs(y))))
     return [(name, t) for name, t in out if np.all(np.isfinite(t)) and np.ptp(t) > 0]
@@ -157,16 +161,19 @@ def _invert(build: _Ops, name: str, body):
         return build("div", 1.0, body) if build.ok("div") else build("inv", body)
     if name == "square":
         return build("sqrt", body)
+    if name == "inverse_square":
+        root = build("sqrt", body)
+        return build("div", 1.0, root) if build.ok("div") else build("inv", root)
     return build("exp", body)
 
 
 def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: int = 6,
                            max_columns: int = 1200, max_points: int = 2000,
                            seed: int = 0) -> list[Expression]:
-    """Candidates ``T⁻¹(c0 + Σ c_j m_j)`` for ``T`` in 1/y, y² and log|y|.
+    """Candidates ``T⁻¹(c0 + Σ c_j m_j)`` for ``T`` in 1/y, y², 1/y² and log|y|.
 
     For each transform the data allow (no zero in y for 1/y; one sign for y²
-    and log|y|; the inverse's operator allowed), terms are chosen greedily
+    1/y² and log|y|; the inverse's operators allowed), terms are chosen greedily
     with swap refinement (as :func:`~symreg.search.structure.sparse_polynomial`)
     from the Laurent library on at most ``max_points`` rows, refitted on all
     rows, and each sparsity level 1..``max_terms`` becomes one candidate. Under
