@@ -45,9 +45,10 @@ _POWERS = (Fraction(-2), Fraction(-1), Fraction(-1, 2), Fraction(1, 2), Fraction
 
 
 def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
-             max_wide: int = 600):
+             max_degree: int = 4, max_wide: int = 600):
     """Laurent monomials of up to ``max_factors`` variables as columns, with their
-    exponents ``{var: power}``, then up to ``max_wide`` monomials of more variables
+    exponents ``{var: power}`` and total degree (sum of |powers|) at most
+    ``max_degree``, then up to ``max_wide`` monomials of more variables
     with powers ±1; plus ``log|x_j|`` columns (key ``("log", j)``)."""
     n, d = X.shape
     positive = [bool(np.all(X[:, j] > 0)) for j in range(d)]
@@ -62,7 +63,7 @@ def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
         out = []
         for vars_ in itertools.combinations(range(d), k):
             for powers in itertools.product(_POWERS, repeat=k):
-                if sum(abs(p) for p in powers) <= 6 and all(
+                if sum(abs(p) for p in powers) <= max_degree and all(
                         allowed(j, p) for j, p in zip(vars_, powers)):
                     out.append(dict(zip(vars_, powers)))
         return out
@@ -192,7 +193,10 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
     rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else None
     out: list[Expression] = []
     for name, t in _transforms(y, build):
-        keys, M = _library(X, 3, max_columns, with_logs=(name == "log"))
+        # 1/y² of m/sqrt(1 - v²/c²) holds v²/(m²c²), of total degree 6; a library that
+        # large everywhere would lead the greedy selection astray on the others
+        keys, M = _library(X, 3, max_columns, with_logs=(name == "log"),
+                           max_degree=6 if name == "inverse_square" else 4)
         if not keys:
             continue
         Ms, ts = (M[rows], t[rows]) if rows is not None else (M, t)
