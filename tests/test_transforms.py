@@ -26,6 +26,11 @@ def _best_nmse(X, y, operators=None):
     # log y is a sparse sum with log terms: a Gaussian density (Feynman I.6.2)
     (lambda x: np.exp(-(x[:, 1] / x[:, 0]) ** 2 / 2) / (np.sqrt(2 * np.pi) * x[:, 0]),
      [(1, 3)] * 2),
+    # 1/y² is a two-term sum: a relativistic mass (Feynman I.10.7)
+    (lambda x: x[:, 0] / np.sqrt(1 - x[:, 1] ** 2 / x[:, 2] ** 2), [(1, 5), (1, 2), (3, 10)]),
+    # log y holds a product of five variables: a Boltzmann factor (Feynman I.40.1)
+    (lambda x: x[:, 0] * np.exp(-x[:, 1] * x[:, 2] * x[:, 3] / (x[:, 4] * x[:, 5])),
+     [(1, 3)] * 6),
 ])
 def test_transformed_laws_are_found_exactly(law, ranges):
     rng = np.random.default_rng(0)
