@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: test example bench-evaluator bench-constants bench-nguyen bench-peers \
-        bench-suite-nguyen bench-suite-feynman clean-venv
+        bench-suite-nguyen bench-suite-feynman bench-suite-feynman100 bench-suite-feynman-peers \
+        clean-venv
 PEERS  := $(VENV)/.peers
 
 # torch is installed FIRST and with this exact pin. pyproject.toml leaves torch unpinned (users
@@ -53,6 +54,15 @@ bench-suite-nguyen: $(PEERS)
 bench-suite-feynman: $(PEERS)
 	$(BIN)/symreg bench feynman --limit 20 --time 30 --methods symreg,operon,rils,gplearn \
 		--workers 2 --out benchmarks/results/feynman20-t30
+
+# The search's figures (issue 4): all 100 Feynman laws at 60 s, and symreg against the peers.
+bench-suite-feynman100: $(STAMP)
+	$(BIN)/symreg bench feynman --time 60 --methods symreg --workers 2 \
+		--out benchmarks/results/feynman100-t60
+
+bench-suite-feynman-peers: $(PEERS)
+	$(BIN)/symreg bench feynman --limit 30 --time 30 --methods symreg,operon,rils --workers 2 \
+		--out benchmarks/results/feynman30-t30-peers
 
 clean-venv:
 	rm -rf $(VENV)
