@@ -275,9 +275,26 @@ def run_bench(cfg: BenchConfig, on_row: Callable[[dict], None] | None = None,
     config = {"n_train": cfg.n_train, "noise": cfg.noise, "seed": cfg.seed,
               "time_budget": cfg.time_budget, "threads": cfg.threads,
               "symbolic_timeout": cfg.symbolic_timeout}
-    # every library a child loads uses cfg.threads threads, as the method is told
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(cfg.threads)
+    # every library a child loads uses cfg.threads threads, as the method is told;
+    # the children inherit the environment, the caller gets its own back afterwards
+    thread_vars = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {var: os.environ.get(var) for var in thread_vars}
+    os.environ.update({var: str(cfg.threads) for var in thread_vars})
+    try:
+        rows = _run_all(cfg, problems, methods, done, missing, config, rows_path, on_row)
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    order = {(p.name, m): i for i, (p, m) in enumerate((p, m) for p in problems for m in methods)}
+    rows.sort(key=lambda r: order.get((r["problem"], r["method"]), len(order)))
+    return rows
+
+
+def _run_all(cfg: BenchConfig, problems: list, methods: list[str], done: dict, missing: dict,
+             config: dict, rows_path: Path, on_row) -> list[dict[str, Any]]:
 
     rows: list[dict] = []
     pending: list[tuple[Any, str]] = []
@@ -301,8 +318,6 @@ def run_bench(cfg: BenchConfig, on_row: Callable[[dict], None] | None = None,
                 else:
                     pending.append((p, m))
         _run_tasks(cfg, config, pending, finish)
-    order = {(p.name, m): i for i, (p, m) in enumerate((p, m) for p in problems for m in methods)}
-    rows.sort(key=lambda r: order.get((r["problem"], r["method"]), len(order)))
     return rows
 
 
