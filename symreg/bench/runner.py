@@ -295,7 +295,7 @@ def run_bench(cfg: BenchConfig, on_row: Callable[[dict], None] | None = None,
 
 def _run_all(cfg: BenchConfig, problems: list, methods: list[str], done: dict, missing: dict,
              config: dict, rows_path: Path, on_row) -> list[dict[str, Any]]:
-
+    """The rows kept from ``done``, ``missing`` rows, and every other task run."""
     rows: list[dict] = []
     pending: list[tuple[Any, str]] = []
     with rows_path.open("a", encoding="utf-8") as sink:
