@@ -410,20 +410,28 @@ def _select_subsets(A: np.ndarray, yc: np.ndarray, max_terms: int) -> list[list[
 
 def _poly_tree(build: _Ops, terms: list[tuple[float, tuple[int, ...]]], intercept: float | None):
     """``Σ c_j m_j (+ c0)`` as a tuple tree; terms in the given order."""
-    node = None
+    nodes = []
     for coef, e in terms:
         factors = []
         for j, p in enumerate(e):
             if p:
                 x = f"x{j}"
                 factors.append(x if p == 1 else build.power(x, Fraction(p)))
-        mono = build.product(factors)
+        nodes.append((coef, build.product(factors)))
+    return _sum_tree(build, nodes, intercept)
+
+
+def _sum_tree(build: _Ops, terms: list[tuple[float, object]], intercept: float | None):
+    """``Σ c_j t_j (+ c0)`` as a tuple tree (``sub`` for negative coefficients
+    after the first term, when allowed); terms in the given order."""
+    node = None
+    for coef, term in terms:
         if node is None:
-            node = build("mul", coef, mono)
+            node = build("mul", coef, term)
         elif coef < 0 and build.ok("sub"):
-            node = build("sub", node, build("mul", -coef, mono))
+            node = build("sub", node, build("mul", -coef, term))
         else:
-            node = build("add", node, build("mul", coef, mono))
+            node = build("add", node, build("mul", coef, term))
     if intercept is not None:
         if node is None:
             return intercept

@@ -35,6 +35,7 @@ from .structure import (
     _Ops,
     _refit,
     _select_subsets,
+    _sum_tree,
     sparse_polynomial,
 )
 
@@ -124,21 +125,6 @@ def _term_node(build: _Ops, key, X: np.ndarray):
         return build("div", N if N is not None else 1.0, D)
     inv = build("inv", D)
     return inv if N is None else build("mul", N, inv)
-
-
-def _sum_tree(build: _Ops, terms: list, intercept: float | None):
-    node = None
-    for coef, term in terms:
-        scaled = build("mul", coef, term)
-        if node is None:
-            node = scaled
-        elif coef < 0 and build.ok("sub"):
-            node = build("sub", node, build("mul", -coef, term))
-        else:
-            node = build("add", node, scaled)
-    if intercept is not None:
-        node = build("add", node, intercept)
-    return node
 
 
 def _transforms(y: np.ndarray, build: _Ops) -> list[tuple[str, np.ndarray]]:
