@@ -17,16 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+from symreg.bench.runner import cpu_model, usable_cores
 
 
 def machine_info(script_file: str, argv: list[str], device=None, **extra_versions) -> dict:
@@ -34,10 +25,7 @@ def machine_info(script_file: str, argv: list[str], device=None, **extra_version
 
     ``extra_versions`` (e.g. ``sympy=sympy.__version__``) come after numpy's, in
     the order given; ``device`` None means "cpu" with no GPU entry."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count()
+    usable = usable_cores()
     info = {
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([os.path.relpath(sys.executable) if sys.executable else "python",

@@ -245,7 +245,7 @@ def bench(
         _fail("give a suite to run (symreg bench --list shows them)")
     from symreg.bench.methods import get_method
     from symreg.bench.report import plot_results, summarize, write_results
-    from symreg.bench.runner import BenchConfig, config_dict, machine_summary, run_bench
+    from symreg.bench.runner import BenchConfig, config_dict, machine_summary, read_rows, run_bench
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
@@ -284,16 +284,7 @@ def bench(
         _fail(exc)
     except KeyboardInterrupt:
         interrupted = True
-        import json as _json
-        from pathlib import Path
-
-        path = Path(cfg.out_dir) / "rows.jsonl"
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rows.append(_json.loads(line))
-                except _json.JSONDecodeError:  # a line cut short by the interrupt
-                    pass
+        rows = read_rows(f"{cfg.out_dir}/rows.jsonl")  # what finished before Ctrl-C
     if rows:
         paths = write_results(cfg.out_dir, rows, config_dict(cfg), machine_summary())
         png = plot_results(rows, f"{cfg.out_dir}/plot.png",

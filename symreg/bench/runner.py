@@ -96,21 +96,44 @@ def select_problems(suite: str, limit: int | None = None, seed: int = 0,
     return problems
 
 
-def machine_summary() -> dict[str, Any]:
-    """Date, host CPU and versions, for the results file."""
-    cpu = platform.processor() or platform.machine()
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``rows.jsonl`` file (none when it does not exist); a last
+    line cut short by a crash or Ctrl-C is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
                 if line.lower().startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int | None:
+    """Cores this process may run on (its affinity), else all of them."""
     try:
-        usable = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        usable = os.cpu_count()
+        return os.cpu_count()
+
+
+def machine_summary() -> dict[str, Any]:
+    """Date, host CPU and versions, for the results file."""
+    cpu, usable = cpu_model(), usable_cores()
     from importlib import metadata
 
     versions = {}
@@ -258,12 +281,8 @@ def run_bench(cfg: BenchConfig, on_row: Callable[[dict], None] | None = None,
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"
     done: dict[tuple[str, str], dict] = {}
-    if resume and rows_path.exists():
-        for line in rows_path.read_text(encoding="utf-8").splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
+    if resume:
+        for r in read_rows(rows_path):
             same = (r.get("suite") == cfg.suite and r.get("seed") == cfg.seed
                     and r.get("noise") == cfg.noise and r.get("time_budget") == cfg.time_budget)
             if same:
