@@ -54,7 +54,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     available), with batched constant fitting. The result is a Pareto front of
     formulas from simplest to most accurate, in :attr:`equations_`.
 
-    Neural proposers (``proposers=["lies", "dysymnet"]``) can join in. With
+    Neural proposers (``proposers=["transformer", "lies", "dysymnet"]``) can
+    join in. The pretrained transformer is quick (well under a second): it runs
+    first, and its candidates seed the search and its beams weight the tree
+    search's choice of subtrees. For the slower LIES and DySymNet, with
     a search, half of the search's share of the budget runs first; only if it
     has found no exact formula (most laws fall to its cheap structure and
     enumeration within a second or two) do the proposers run, with an equal
@@ -105,6 +108,12 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         ``"dysymnet"``; see :data:`symreg.neural.PROPOSERS`) or as
         :class:`~symreg.neural.proposer.Proposer` instances. A proposer that
         fails is skipped with a warning; the fit goes on.
+    hypotheses : dict, optional
+        What you believe about the formula, for the transformer (controllable
+        neural SR): ``{"include": ["sin"], "exclude": ["exp"], "subtrees":
+        ["x0*x1"], "complexity": 9}``. Excluded operators are also removed from
+        the search, so they never appear; the other parts condition the
+        transformer's proposals.
     search : bool, default=True
         Run the tree search. ``False``: only the proposers (and ``guesses``)
         are fitted; needs at least one of them.
@@ -158,6 +167,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         proposers: Sequence[str] | None = None,
         search: bool = True,
         proposer_time_fraction: float = 0.3,
+        hypotheses: dict | None = None,
     ):
         self.operators = operators
         self.maxsize = maxsize
@@ -175,6 +185,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.proposers = proposers
         self.search = search
         self.proposer_time_fraction = proposer_time_fraction
+        self.hypotheses = hypotheses
 
     # ------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
@@ -219,20 +230,30 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                 continue
             if not isinstance(item, str):
                 raise TypeError(f"proposers must be names or Proposer objects, got {item!r}")
-            if item.strip().lower() == "transformer" and "transformer" not in PROPOSERS:
-                raise ValueError("the 'transformer' proposer is not shipped yet; available "
-                                 f"proposers: {', '.join(sorted(PROPOSERS))}")
-            out.append(get_proposer(item))
+            if item.strip().lower() == "transformer":
+                out.append(get_proposer(item, hypothesis=self.hypotheses))
+            else:
+                out.append(get_proposer(item))
         return out
 
-    def _run_proposers(self, X, y, w, operators, seed: int, budget: float, names) -> list[Expression]:
-        """Candidates of every proposer, each within its share of ``budget`` seconds.
+    def _operators_and_hypothesis(self, names):
+        """The search's operators (less the hypothesis' exclusions) and the hypothesis."""
+        from .neural.vocab import Hypothesis
+
+        operators = ops.resolve_operators(self.operators)
+        hyp = Hypothesis.from_dict(self.hypotheses, names)
+        kept = tuple(o for o in operators if o not in hyp.exclude)
+        if not kept:
+            raise ValueError("the hypothesis excludes every operator the search may use")
+        return kept, hyp
+
+    def _run_proposers(self, proposers, X, y, w, operators, seed: int, budget: float,
+                       names) -> list[Expression]:
+        """Candidates of ``proposers``, each within its share of ``budget`` seconds.
 
         A proposer that raises is skipped with a RuntimeWarning; Ctrl-C stops the
         proposers and keeps what they produced (``interrupted_``).
         """
-        proposers = self._make_proposers()
-        self.proposer_times_ = {}
         out: list[Expression] = []
         deadline = time.monotonic() + budget
         for k, prop in enumerate(proposers):
@@ -341,9 +362,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        operators = self._check_params()
+        self._check_params()
         X, y, w, names = self._validate_input(X, y, sample_weight, variable_names)
         self.variable_names_ = names
+        operators, _ = self._operators_and_hypothesis(names)
         # an int seeds the search directly; None or a RandomState draws a seed
         if isinstance(self.random_state, (int, np.integer)):
             seed = int(self.random_state)
@@ -361,24 +383,36 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             population_size=int(self.population_size), n_offspring=int(self.population_size),
         )
         frac = float(self.proposer_time_fraction)
-        first = None  # the search before the proposers, when both run
-        if self.proposers and self.search:
+        all_proposers = self._make_proposers()
+        # quick proposers (the transformer) run before any search and seed it;
+        # the slow ones (LIES, DySymNet) only run if a first search is not exact
+        quick = [p for p in all_proposers if getattr(p, "quick", False)]
+        slow = [p for p in all_proposers if not getattr(p, "quick", False)]
+        if quick:
+            proposals = self._run_proposers(quick, X, y, w, operators, seed, total * frac, names)
+            priors = [p.structure_prior() for p in quick if hasattr(p, "structure_prior")]
+            if priors and self.search:
+                config.structure_prior = priors[0]
+        first = None  # the search before the slow proposers, when both run
+        if slow and self.search:
             # half of the search's share first: most laws fall to its cheap structure
             # and enumeration within a second or two, and then the proposers (which
             # take their whole share) would only have delayed them
             half = None if self.max_evals is None else max(1, self.max_evals // 2)
             first = run_search(X, y, dataclasses.replace(config, time_budget=total * (1 - frac) / 2,
                                                          max_evals=half),
-                               n_jobs=int(self.n_jobs), sample_weight=w, seeds=seeds,
+                               n_jobs=int(self.n_jobs), sample_weight=w, seeds=seeds + proposals,
                                callback=callback, backend=self.backend)
             self.interrupted_ = first.interrupted
         done = first is not None and (first.stopped_early or first.interrupted)
-        if self.proposers and not done:
+        if slow and not done and not self.interrupted_:
             # alone, the proposers get the budget less a reserve for the constant fit
-            budget = total * frac if self.search else total - min(2.0, 0.1 * total)
-            proposals = self._run_proposers(X, y, w, operators, seed, budget, names)
+            budget = (total * frac if self.search
+                      else total - (time.monotonic() - start) - min(2.0, 0.1 * total))
+            proposals += self._run_proposers(slow, X, y, w, operators, seed, budget, names)
         self.n_proposals_ = len(proposals)
-        searched = bool(self.search)
+        # Ctrl-C in a quick proposer, before any search: fit what there is
+        searched = bool(self.search) and not (self.interrupted_ and first is None)
         if searched:
             if done or self.interrupted_:
                 # exact already, or Ctrl-C (in the first search or the proposers):

@@ -135,6 +135,28 @@ def _split_list(text: str, option: str) -> list[str]:
     return items
 
 
+def _parse_hypothesis(text: str) -> dict[str, Any]:
+    """``include=sin,cos; exclude=exp; subtree=m*v; complexity=9`` as a hypotheses dict."""
+    out: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        key, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or not value:
+            _fail(f"--hypothesis: expected key=value, got {part!r}")
+        if key in ("include", "exclude"):
+            out.setdefault(key, []).extend(_split_list(value, f"--hypothesis {key}"))
+        elif key in ("subtree", "subtrees"):
+            out.setdefault("subtrees", []).append(value)
+        elif key == "complexity":
+            if not value.isdigit() or int(value) < 1:
+                _fail(f"--hypothesis: complexity must be a positive integer, got {value!r}")
+            out["complexity"] = int(value)
+        else:
+            _fail(f"--hypothesis: unknown key {key!r}; allowed: include, exclude, subtree, complexity")
+    return out
+
+
 def _run_dir(out: str | None, target: str) -> Path:
     """The folder a fit is saved to: ``--out``, or a fresh
     ``symreg-runs/<target>-<date>-<time>``. An existing ``--out`` must be an
@@ -196,7 +218,13 @@ def fit(
     ),
     proposers: str | None = typer.Option(
         None, "--proposers",
-        help="Comma-separated neural proposers that seed the search (e.g. lies,dysymnet).",
+        help="Comma-separated neural proposers that seed the search "
+             "(transformer, lies, dysymnet).",
+    ),
+    hypothesis: str | None = typer.Option(
+        None, "--hypothesis",
+        help="What you believe, for the transformer: 'include=sin,cos; exclude=exp; "
+             "subtree=m*v; complexity=9' (excluded operators never appear).",
     ),
     max_evals: int | None = typer.Option(
         None, "--max-evals", min=1,
@@ -230,10 +258,12 @@ def fit(
         }
         if proposers is not None:  # only when asked: the parameter is newer than the rest
             params["proposers"] = _split_list(proposers, "--proposers")
+        if hypothesis is not None:
+            params["hypotheses"] = _parse_hypothesis(hypothesis)
         try:
             model = SymbolicRegressor(**params)
         except TypeError:
-            _fail("--proposers is not supported by this version of symreg")
+            _fail("--proposers/--hypothesis is not supported by this version of symreg")
         console = Console()
         display = FitDisplay(console, target, time, jobs, [str(c) for c in X.columns])
         # the live view would be mixed into the JSON document on stdout
@@ -615,6 +645,10 @@ def datasets_sample(
 from symreg.app.batch_cli import batch_app
 
 app.add_typer(batch_app, name="batch")
+
+from symreg.app.train_cli import train  # noqa: E402
+
+app.command()(train)
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__all__ = ["PROPOSERS", "DySymNetProposer", "LIESProposer", "Proposer", "get_proposer"]
+__all__ = ["PROPOSERS", "DySymNetProposer", "LIESProposer", "Proposer", "TransformerProposer",
+           "get_proposer"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .proposer import Proposer
 
 # name used in SymbolicRegressor(proposers=[...]) -> (module, class)
 PROPOSERS: dict[str, tuple[str, str]] = {
+    "transformer": ("transformer_proposer", "TransformerProposer"),
     "lies": ("lies", "LIESProposer"),
     "dysymnet": ("dysymnet", "DySymNetProposer"),
 }

@@ -1,0 +1,162 @@
+"""Benchmark: the pretrained transformer on fresh synthetic problems (issue 5).
+
+Targets (2-core CPU): on 1,000 fresh problems (a seed the training and
+validation never used; 1–3 variables, up to 6 operators, 200 points each) the
+correct skeleton is among the 32 beams for ≥ 50 %; proposing 32 skeletons for one
+dataset takes ≤ 1 s. Hypotheses are obeyed: an excluded operator never appears in
+a beam, a required subtree appears in ≥ 90 % of the beams, and accuracy with a
+correct hypothesis beats accuracy without.
+
+"Correct skeleton" means the beam's canonical key (:meth:`Expression.key`:
+constants as ``C``, commutative arguments sorted) equals the truth's, after both
+went through the generator's constant folding. That is strict: a beam that is the
+same function written differently (``x0/x1`` against ``x0*inv(x1)``) is a miss.
+
+For each problem four beam searches run: no hypothesis; the full correct
+hypothesis (1–2 operators that appear, 2 that do not, one subtree of ≥ 3 tokens,
+the length); exclusion only; subtree only. The timing is of
+:meth:`TransformerProposer.propose` (variable selection, encoding, beam search,
+de-duplication) with no hypothesis.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_transformer.py [--n 1000] [--seed 424242]
+        [--weights symreg/neural/weights/transformer.pt] [--beams 32] [--threads 2]
+        [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+for _dir in (Path(__file__).resolve().parents[1], Path(__file__).resolve().parent):
+    if str(_dir) not in sys.path:
+        sys.path.insert(0, str(_dir))
+
+import numpy as np
+import torch
+from _common import finish, machine_info, machine_lines
+
+from symreg.expression import Expression
+from symreg.neural.generator import GeneratorConfig, random_hypothesis, unique_samples
+from symreg.neural.transformer import encode_points
+from symreg.neural.transformer_proposer import TransformerProposer, load_model
+from symreg.neural.vocab import Hypothesis, contains_subtree
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=1000, help="problems")
+    p.add_argument("--seed", type=int, default=424242, help="test-set seed")
+    p.add_argument("--weights", default=None, help="weights file (default: shipped)")
+    p.add_argument("--beams", type=int, default=32)
+    p.add_argument("--points", type=int, default=200)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+def full_hypothesis(rng, skeleton, operators, max_complexity) -> Hypothesis:
+    """A correct hypothesis with every part switched on."""
+    for _ in range(50):
+        h = random_hypothesis(rng, skeleton, operators, max_complexity, p_include=1.0,
+                              p_exclude=1.0, p_subtree=1.0, p_complexity=1.0, p_empty=0.0)
+        if h.include and h.exclude and h.complexity:
+            return h
+    return h
+
+
+def main(argv=None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    model, card = load_model(args.weights)
+    vocab = model.vocab
+    config = GeneratorConfig(min_vars=1, max_vars=3, max_ops=6, n_points=args.points)
+    t0 = time.monotonic()
+    problems = unique_samples(args.n, args.seed, config)
+    gen_seconds = time.monotonic() - t0
+    rng = np.random.default_rng(args.seed + 1)
+    proposer = TransformerProposer(args.weights, beam_width=args.beams)
+    stats = {k: 0 for k in ("plain", "full", "exclude_only", "subtree_only")}
+    excluded_seen = sub_beams = sub_total = 0
+    sub_problems = 0
+    times = []
+    rows = []
+    for i, s in enumerate(problems):
+        want = Expression(s.skeleton).key()
+        pts = encode_points(s.X, s.y, model.config.max_vars)
+        k = s.X.shape[1]
+
+        def hit(beams) -> bool:
+            return any(Expression(t).key() == want for t, _ in beams)  # noqa: B023
+
+        t = time.perf_counter()
+        proposer.propose(s.X, s.y, n=args.beams, seed=i)
+        times.append(time.perf_counter() - t)
+        plain = proposer.beams_
+        stats["plain"] += hit(plain)
+        hyp = full_hypothesis(rng, s.skeleton, vocab.operators, vocab.max_complexity)
+        full = model.beam_search(pts, k, beam_width=args.beams, hypothesis=hyp)
+        stats["full"] += hit(full)
+        exc = Hypothesis(exclude=hyp.exclude)
+        beams = model.beam_search(pts, k, beam_width=args.beams, hypothesis=exc)
+        stats["exclude_only"] += hit(beams)
+        excluded_seen += sum(any(o in t for o in exc.exclude) for t, _ in beams + full)
+        if hyp.subtrees:
+            sub = Hypothesis(subtrees=hyp.subtrees[:1])
+            beams = model.beam_search(pts, k, beam_width=args.beams, hypothesis=sub)
+            stats["subtree_only"] += hit(beams)
+            sub_problems += 1
+            sub_beams += sum(contains_subtree(t, sub.subtrees[0]) for t, _ in beams)
+            sub_total += len(beams)
+        rows.append({"truth": " ".join(s.skeleton), "plain_hit": hit(plain),
+                     "full_hit": hit(full), "top": " ".join(plain[0][0]) if plain else ""})
+        if not args.quiet and (i + 1) % 100 == 0:
+            print(f"  {i + 1}: top{args.beams} {stats['plain'] / (i + 1):.3f}, "
+                  f"with hypothesis {stats['full'] / (i + 1):.3f}", file=sys.stderr, flush=True)
+    n = len(problems)
+    res = {
+        "machine": machine_info(__file__, argv, None),
+        "card": {k: card.get(k) for k in ("steps", "samples_seen", "train_seconds", "parameters")},
+        "n_problems": n, "beams": args.beams, "generate_seconds": gen_seconds,
+        "top_beams_rate": stats["plain"] / n,
+        "with_full_hypothesis_rate": stats["full"] / n,
+        "with_exclusion_rate": stats["exclude_only"] / n,
+        "with_subtree_rate": stats["subtree_only"] / max(1, sub_problems),
+        "subtree_problems": sub_problems,
+        "excluded_operator_in_beams": excluded_seen,
+        "required_subtree_share": sub_beams / max(1, sub_total),
+        "propose_seconds_median": statistics.median(times),
+        "propose_seconds_p90": float(np.quantile(times, 0.9)),
+        "propose_seconds_max": max(times),
+        "rows": rows,
+    }
+    return finish(res, args, format_report, "figures")
+
+
+def format_report(r: dict) -> str:
+    return "\n".join(machine_lines(r["machine"]) + [
+        f"weights  : {r['card']}",
+        f"problems : {r['n_problems']} fresh (1-3 variables, <= 6 operators), {r['beams']} beams",
+        f"correct skeleton among beams, no hypothesis      : {r['top_beams_rate']:.1%}  (target >= 50%)",
+        f"  with the full correct hypothesis               : {r['with_full_hypothesis_rate']:.1%}",
+        f"  with the exclusions only                       : {r['with_exclusion_rate']:.1%}",
+        f"  with the subtree only ({r['subtree_problems']} problems)          : "
+        f"{r['with_subtree_rate']:.1%}",
+        f"beams containing an excluded operator            : {r['excluded_operator_in_beams']}  (target 0)",
+        f"beams containing the required subtree            : {r['required_subtree_share']:.1%}  "
+        "(target >= 90%)",
+        f"propose 32 for 200 points: median {r['propose_seconds_median']:.3f} s, "
+        f"p90 {r['propose_seconds_p90']:.3f} s, max {r['propose_seconds_max']:.3f} s  (target <= 1 s)",
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""The pretrained transformer: a set encoder over (x, y) points and a decoder over skeletons.
+
+One readable file for the model, in the spirit of nanoGPT. The data side is in
+:mod:`symreg.neural.generator`, training in :mod:`symreg.neural.train`, and the
+proposer that loads the shipped weights in :mod:`symreg.neural.transformer_proposer`.
+
+* **Point encoding** (:func:`encode_points`): every value becomes
+  ``(sign, log10|v| / 4, z / 2, present)``, where ``z`` is the value standardised
+  within its column. The log term carries scale across any magnitude and the
+  standardised term carries shape, so neither huge nor tiny data saturates it.
+  Columns beyond the dataset's variables are zero with ``present = 0``.
+* **Encoder**: a per-point MLP, then induced set-attention blocks (Set
+  Transformer, Lee et al. 2019) and attention pooling onto a few learned latent
+  vectors. It is order-invariant and linear in the number of points.
+* **Decoder**: a causal transformer over ``<hyp> … <bos> skeleton <eos>``
+  (:mod:`symreg.neural.vocab`) with cross-attention to the latents.
+* **Beam search** (:meth:`SetTransformerSR.beam_search`) keeps only complete-able
+  prefix trees, never emits excluded operators or absent variables, and returns
+  skeletons with their log-probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import operators as ops
+from .vocab import Hypothesis, Vocabulary
+
+__all__ = ["ModelConfig", "SetTransformerSR", "encode_points"]
+
+N_VALUE_FEATURES = 4
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the model; saved with the weights."""
+
+    max_vars: int = 5
+    d_model: int = 128
+    n_heads: int = 4
+    enc_layers: int = 2
+    n_inducing: int = 32
+    n_latents: int = 16
+    dec_layers: int = 4
+    max_seq_len: int = 64
+    dropout: float = 0.0
+    vocab: dict = field(default_factory=lambda: Vocabulary(max_vars=5).to_dict())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def encode_points(X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                  max_vars: int) -> torch.Tensor:
+    """Features of a batch of point sets.
+
+    Parameters
+    ----------
+    X : [B, N, k] or [N, k] with k ≤ max_vars
+    y : [B, N] or [N]
+
+    Returns
+    -------
+    torch.Tensor of shape [B, N, (max_vars + 1) * 4], float32
+    """
+    X = torch.as_tensor(X, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    if X.dim() == 2:
+        X, y = X.unsqueeze(0), y.unsqueeze(0)
+    B, N, k = X.shape
+    if k > max_vars:
+        raise ValueError(f"the model takes at most {max_vars} variables, got {k}")
+    cols = torch.zeros(B, N, max_vars + 1, dtype=torch.float64)
+    cols[..., :k] = X
+    cols[..., max_vars] = y  # y always in the last column, so its position is fixed
+    present = torch.zeros(max_vars + 1, dtype=torch.float64)
+    present[:k] = 1.0
+    present[max_vars] = 1.0
+    mean = cols.mean(dim=1, keepdim=True)
+    std = cols.std(dim=1, keepdim=True).clamp_min(1e-12)
+    z = ((cols - mean) / std).clamp(-6.0, 6.0)
+    logabs = torch.log10(cols.abs().clamp_min(1e-8)).clamp(-8.0, 8.0)
+    feats = torch.stack([torch.sign(cols), logabs / 4.0, z / 2.0,
+                         present.expand_as(cols)], dim=-1) * present[:, None]
+    return feats.reshape(B, N, -1).float()
+
+
+class Attention(nn.Module):
+    """Multi-head attention of queries ``q`` over keys/values ``kv``."""
+
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.out = nn.Linear(d, d)
+        self.dropout = dropout
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, causal: bool = False,
+                key_padding: torch.Tensor | None = None) -> torch.Tensor:
+        B, Lq, d = q.shape
+        h = self.n_heads
+        Q = self.q(q).view(B, Lq, h, d // h).transpose(1, 2)
+        K, V = self.kv(kv).view(B, kv.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
+        mask = None
+        if key_padding is not None:  # True where a key is padding
+            mask = ~key_padding[:, None, None, :]
+            if causal:
+                mask = mask & torch.ones(Lq, kv.shape[1], dtype=torch.bool,
+                                         device=q.device).tril()[None, None]
+            causal = False
+        y = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, Lq, d))
+
+
+class MLP(nn.Module):
+    def __init__(self, d: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm ``x + attn(x, memory)`` then ``x + mlp(x)`` (the Set Transformer's MAB)."""
+
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.ln_q, self.ln_kv, self.ln_mlp = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = Attention(d, n_heads, dropout)
+        self.mlp = MLP(d, dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_q(x), self.ln_kv(memory))
+        return x + self.mlp(self.ln_mlp(x))
+
+
+class InducedSetBlock(nn.Module):
+    """ISAB: inducing points summarise the set, then the points read the summary.
+    Cost is linear in the number of points."""
+
+    def __init__(self, d: int, n_heads: int, n_inducing: int, dropout: float):
+        super().__init__()
+        self.inducing = nn.Parameter(torch.randn(1, n_inducing, d) * 0.02)
+        self.summarise = AttentionBlock(d, n_heads, dropout)
+        self.broadcast = AttentionBlock(d, n_heads, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.summarise(self.inducing.expand(x.shape[0], -1, -1), x)
+        return self.broadcast(x, h)
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.ln_self, self.ln_cross, self.ln_mem, self.ln_mlp = (nn.LayerNorm(d) for _ in range(4))
+        self.self_attn = Attention(d, n_heads, dropout)
+        self.cross_attn = Attention(d, n_heads, dropout)
+        self.mlp = MLP(d, dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor,
+                padding: torch.Tensor | None) -> torch.Tensor:
+        h = self.ln_self(x)
+        x = x + self.self_attn(h, h, causal=True, key_padding=padding)
+        x = x + self.cross_attn(self.ln_cross(x), self.ln_mem(memory))
+        return x + self.mlp(self.ln_mlp(x))
+
+
+class SetTransformerSR(nn.Module):
+    """Point set → skeleton tokens, conditioned on a hypothesis prefix."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.vocab = Vocabulary.from_dict(config.vocab)
+        if self.vocab.max_vars != config.max_vars:
+            raise ValueError("ModelConfig.max_vars and the vocabulary's max_vars differ")
+        d, c = config.d_model, config
+        in_dim = (c.max_vars + 1) * N_VALUE_FEATURES
+        self.embed_points = nn.Sequential(nn.Linear(in_dim, d), nn.GELU(), nn.Linear(d, d))
+        self.encoder = nn.ModuleList(InducedSetBlock(d, c.n_heads, c.n_inducing, c.dropout)
+                                     for _ in range(c.enc_layers))
+        self.latents = nn.Parameter(torch.randn(1, c.n_latents, d) * 0.02)
+        self.pool = AttentionBlock(d, c.n_heads, c.dropout)
+        self.tok_emb = nn.Embedding(len(self.vocab), d)
+        self.pos_emb = nn.Embedding(c.max_seq_len, d)
+        self.decoder = nn.ModuleList(DecoderBlock(d, c.n_heads, c.dropout)
+                                     for _ in range(c.dec_layers))
+        self.ln_out = nn.LayerNorm(d)
+        self.head = nn.Linear(d, len(self.vocab), bias=False)
+        self.head.weight = self.tok_emb.weight  # tied, as in GPT-2
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- forward -------------------------------------------------------------------
+    def encode(self, points: torch.Tensor) -> torch.Tensor:
+        """[B, N, F] point features → [B, n_latents, d] memory."""
+        x = self.embed_points(points)
+        for block in self.encoder:
+            x = block(x)
+        return self.pool(self.latents.expand(x.shape[0], -1, -1), x)
+
+    def decode(self, memory: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """[B, L] token ids → [B, L, vocab] next-token logits."""
+        L = ids.shape[1]
+        pos = torch.arange(L, device=ids.device)
+        x = self.tok_emb(ids) + self.pos_emb(pos)[None]
+        padding = ids == self.vocab.pad_id
+        padding = padding if bool(padding.any()) else None
+        for block in self.decoder:
+            x = block(x, memory, padding)
+        return self.head(self.ln_out(x))
+
+    def forward(self, points: torch.Tensor, ids: torch.Tensor,
+                loss_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits for ``ids[:, :-1]``; with ``loss_mask`` ([B, L-1], true on skeleton
+        targets) also the mean cross-entropy of predicting ``ids[:, 1:]``."""
+        logits = self.decode(self.encode(points), ids[:, :-1])
+        if loss_mask is None:
+            return logits, None
+        target = ids[:, 1:].masked_fill(~loss_mask, -100)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                               ignore_index=-100)
+        return logits, loss
+
+    # -- decoding ------------------------------------------------------------------
+    def _allowed(self, n_vars: int, hyp: Hypothesis, operators) -> torch.Tensor:
+        """Bool mask over the vocabulary of skeleton tokens a beam may emit."""
+        v = self.vocab
+        allowed = torch.zeros(len(v), dtype=torch.bool)
+        keep_ops = None if operators is None else {ops.get(o).name for o in operators}
+        for tok, i in v.index.items():
+            if tok in ops.OPERATORS:
+                ok = tok not in hyp.exclude and (keep_ops is None or tok in keep_ops)
+            elif v.is_skeleton(tok):
+                ok = tok == "C" or int(tok[1:]) < n_vars
+            else:
+                ok = False
+            allowed[i] = ok
+        return allowed
+
+    @torch.no_grad()
+    def beam_search(self, points: torch.Tensor, n_vars: int, *, beam_width: int = 32,
+                    hypothesis: Hypothesis | None = None, operators=None,
+                    max_len: int | None = None) -> list[tuple[list[str], float]]:
+        """Most likely complete skeletons for one dataset.
+
+        Parameters
+        ----------
+        points : [1, N, F] features from :func:`encode_points`
+        n_vars : number of variables in the data; larger ``x{i}`` are never emitted
+        hypothesis : conditions the model; its excluded operators are masked
+        operators : operator names allowed (others are masked); None: all known
+
+        Returns
+        -------
+        list of (skeleton tokens, log-probability), best first, at most ``beam_width``
+        """
+        hyp = hypothesis or Hypothesis()
+        v = self.vocab
+        device = points.device
+        prefix = v.hypothesis_ids(hyp) + [v.bos_id]
+        max_len = min(max_len or v.max_complexity, self.config.max_seq_len - len(prefix) - 1)
+        memory = self.encode(points)
+        allowed = self._allowed(n_vars, hyp, operators).to(device)
+        arity = torch.zeros(len(v), dtype=torch.long, device=device)
+        for tok, i in v.index.items():
+            arity[i] = ops.OPERATORS[tok].arity if tok in ops.OPERATORS else 0
+        is_op = torch.tensor([t in ops.OPERATORS for t in v.tokens], device=device)
+        eos = v.eos_id
+
+        seqs = torch.tensor([prefix], device=device)
+        scores = torch.zeros(1, device=device)
+        need = torch.ones(1, dtype=torch.long, device=device)  # open slots per beam
+        done: list[tuple[list[str], float]] = []
+        for step in range(max_len):
+            logits = self.decode(memory.expand(seqs.shape[0], -1, -1), seqs)[:, -1].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            mask = allowed[None].expand_as(logp).clone()
+            # a token that opens more slots than the remaining length can close is banned
+            remaining = max_len - step - 1
+            new_need = need[:, None] + arity[None] - 1
+            mask &= ~(is_op[None] & (new_need > remaining))
+            logp = logp.masked_fill(~mask, float("-inf"))
+            total = (scores[:, None] + logp).reshape(-1)
+            k = min(beam_width, int(torch.isfinite(total).sum()))
+            if k == 0:
+                break
+            top, idx = total.topk(k)
+            beam, tok = idx // logp.shape[1], idx % logp.shape[1]
+            seqs = torch.cat([seqs[beam], tok[:, None]], dim=1)
+            need = need[beam] + arity[tok] - 1
+            scores = top
+            finished = need == 0
+            if finished.any():
+                # a finished tree also pays for <eos>, so its score is comparable
+                end = self.decode(memory.expand(int(finished.sum()), -1, -1), seqs[finished])
+                end_lp = torch.log_softmax(end[:, -1].float(), dim=-1)[:, eos]
+                for s, sc in zip(seqs[finished], scores[finished] + end_lp):
+                    done.append((v.decode(s[len(prefix):].tolist()), float(sc)))
+                seqs, scores, need = seqs[~finished], scores[~finished], need[~finished]
+            if seqs.shape[0] == 0:
+                break
+            # stop once no open beam can beat the worst of a full finished list
+            if len(done) >= beam_width:
+                done.sort(key=lambda t: -t[1])
+                del done[beam_width:]
+                if float(scores.max()) < done[-1][1]:
+                    break
+        done.sort(key=lambda t: -t[1])
+        return done[:beam_width]
+
+    @torch.no_grad()
+    def next_token_logprobs(self, memory: torch.Tensor, ids: list[int]) -> torch.Tensor:
+        """Log-probabilities of the token after ``ids`` (one sequence), [vocab]."""
+        seq = torch.tensor([ids], device=memory.device)
+        return torch.log_softmax(self.decode(memory[:1], seq)[0, -1].float(), dim=-1)
+
+    # -- persistence -----------------------------------------------------------------
+    def state_for_saving(self, half: bool = True) -> dict:
+        state = {k: (t.half() if half and t.is_floating_point() else t).cpu()
+                 for k, t in self.state_dict().items() if k != "head.weight"}
+        return {"config": self.config.to_dict(), "state": state}
+
+    @classmethod
+    def from_saved(cls, saved: dict, device: str | torch.device = "cpu") -> SetTransformerSR:
+        model = cls(ModelConfig(**saved["config"]))
+        state = {k: t.float() if t.is_floating_point() else t for k, t in saved["state"].items()}
+        state["head.weight"] = state["tok_emb.weight"]
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
