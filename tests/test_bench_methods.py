@@ -31,7 +31,8 @@ def _evaluate(formula: str, names: list[str], X: np.ndarray) -> np.ndarray:
 
 
 def test_get_method_names():
-    assert METHOD_NAMES == ("symreg", "symreg+neural", "operon", "rils", "gplearn", "pysr")
+    assert METHOD_NAMES == ("symreg", "symreg+transformer", "symreg+neural", "operon", "rils",
+                            "gplearn", "pysr")
     for name in METHOD_NAMES:
         method = get_method(name)
         assert isinstance(method, Method) and method.name == name
@@ -40,7 +41,7 @@ def test_get_method_names():
 
 
 def test_get_method_unknown():
-    with pytest.raises(ValueError, match="symreg, symreg\\+neural, operon, rils, gplearn, pysr"):
+    with pytest.raises(ValueError, match="symreg, symreg\\+transformer, symreg\\+neural, operon, rils, gplearn, pysr"):
         get_method("nope")
 
 

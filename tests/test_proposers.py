@@ -40,7 +40,6 @@ def test_get_proposer_by_name():
 
 @pytest.mark.parametrize(("names", "message"), [
     (["nope"], "known proposers: .*lies"),
-    (["transformer"], "not shipped yet"),
 ])
 def test_regressor_rejects_unknown_proposers(names, message):
     X, y = _power_law(20)

@@ -336,8 +336,9 @@ def bench(
                    "(--list shows all)."),
     methods: str = typer.Option(
         "symreg", "--methods", "-m",
-        help="Comma-separated methods: symreg, symreg+neural (with the LIES and DySymNet "
-             "proposers), operon, rils, gplearn, pysr."),
+        help="Comma-separated methods: symreg, symreg+transformer (with the pretrained "
+             "transformer), symreg+neural (with the LIES and DySymNet proposers), operon, "
+             "rils, gplearn, pysr."),
     time: float = typer.Option(60.0, "--time", min=0.1, help="Time budget per problem (s)."),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Run a seeded random subset of this many problems."),

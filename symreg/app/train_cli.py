@@ -31,6 +31,9 @@ def train(
     max_vars: int = typer.Option(5, "--max-vars", min=1, max=10,
                                  help="Variables the model takes (new runs only)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over even if a checkpoint exists."),
+    init: str | None = typer.Option(
+        None, "--init",
+        help="Start a new run from exported weights (e.g. symreg/neural/weights/transformer.pt)."),
     export: str | None = typer.Option(
         None, "--export", help="After training, write shippable half-precision weights here."),
 ) -> None:
@@ -55,6 +58,8 @@ def train(
         _fail(f"--size must be one of {', '.join(sizes)}, got {size!r}")
     if Path(out).exists() and not Path(out).is_dir():
         _fail(f"--out {out} exists and is not a folder")
+    if init is not None and not Path(init).is_file():
+        _fail(f"--init {init}: no such weights file")
     if fresh:
         for name in ("ckpt.pt", "log.jsonl"):
             (Path(out) / name).unlink(missing_ok=True)
@@ -64,7 +69,7 @@ def train(
                         **sizes[size])
     config = TrainConfig(out_dir=out, steps=steps, time_limit=time_limit, batch_size=batch_size,
                          lr=lr, seed=seed, device=device, num_workers=workers, threads=threads,
-                         min_lr=lr / 10, model=model,
+                         min_lr=lr / 10, model=model, init_from=init,
                          generator=GeneratorConfig(max_vars=max_vars, max_ops=max(6, max_vars - 1),
                                                    n_points=points, var_weights=var_weights))
     try:

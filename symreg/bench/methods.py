@@ -32,7 +32,8 @@ import numpy as np
 
 __all__ = ["METHOD_NAMES", "FittedModel", "Method", "formula_agreement", "get_method"]
 
-METHOD_NAMES: tuple[str, ...] = ("symreg", "symreg+neural", "operon", "rils", "gplearn", "pysr")
+METHOD_NAMES: tuple[str, ...] = ("symreg", "symreg+transformer", "symreg+neural", "operon", "rils",
+                                 "gplearn", "pysr")
 
 _BENCH_EXTRA = "pip install 'symreg[bench]'"
 
@@ -187,6 +188,26 @@ class SymregNeuralMethod(SymregMethod):
 
     name = "symreg+neural"
     options = {"proposers": ["lies", "dysymnet"]}
+
+
+class SymregTransformerMethod(SymregMethod):
+    """symreg with the pretrained transformer seeding the search and its priors."""
+
+    name = "symreg+transformer"
+    options = {"proposers": ["transformer"]}
+
+    def missing(self):
+        from symreg.neural.transformer_proposer import DEFAULT_WEIGHTS
+
+        if not DEFAULT_WEIGHTS.exists():
+            return f"the transformer's weights are not in this checkout ({DEFAULT_WEIGHTS})"
+        return super().missing()
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        from symreg.neural.transformer_proposer import load_model
+
+        load_model()  # read once per process, like the peers' imports
 
 
 # ----------------------------------------------------------------------------
@@ -417,7 +438,8 @@ class PysrMethod(Method):
 
 
 _METHODS: dict[str, type[Method]] = {
-    "symreg": SymregMethod, "symreg+neural": SymregNeuralMethod, "operon": OperonMethod, "rils": RilsMethod,
+    "symreg": SymregMethod, "symreg+neural": SymregNeuralMethod,
+    "symreg+transformer": SymregTransformerMethod, "operon": OperonMethod, "rils": RilsMethod,
     "gplearn": GplearnMethod, "pysr": PysrMethod,
 }
 

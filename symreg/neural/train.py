@@ -62,6 +62,8 @@ class TrainConfig:
     num_workers: int = 1
     threads: int | None = None
     device: str = "auto"
+    #: exported weights to start a new run from (e.g. the shipped ones, to train on)
+    init_from: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(
         max_vars=5, n_points=64, var_weights=(3.0, 3.0, 3.0, 1.0, 1.0)))
@@ -213,6 +215,11 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
         # the model and data are the checkpoint's; only how long to run may change
         config.model, config.generator = saved.model, saved.generator
         step, elapsed_before, seen = state["step"], state["elapsed"], state["seen"]
+    init = None
+    if state is None and config.init_from:
+        # a new run from exported weights: their architecture, fresh optimiser
+        init = torch.load(config.init_from, map_location="cpu", weights_only=False)
+        config.model = ModelConfig(**init["config"])
     torch.manual_seed(config.seed + step)
     model = SetTransformerSR(config.model).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -220,6 +227,8 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr,
                             betas=(0.9, 0.98))
+    if init is not None:
+        model.load_state_dict(SetTransformerSR.from_saved(init).state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -287,6 +296,10 @@ def export_weights(ckpt_path: str | Path, dest: str | Path, *, command: str = ""
     model = SetTransformerSR(config.model)
     model.load_state_dict(state["model"])
     payload = model.state_for_saving(half=True)
+    if metrics is None:  # the last validation in the run's log
+        log = Path(ckpt_path).parent / "log.jsonl"
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        metrics = next((r for r in reversed(records) if "val_loss" in r), None)
     payload["card"] = {
         "command": command, "steps": state["step"], "samples_seen": state["seen"],
         "train_seconds": round(state["elapsed"], 1), "data_seed": config.seed,

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import operators as ops
-from .vocab import Hypothesis, Vocabulary
+from .vocab import Hypothesis, Vocabulary, contains_subtree
 
 __all__ = ["ModelConfig", "SetTransformerSR", "encode_points"]
 
@@ -268,7 +268,10 @@ class SetTransformerSR(nn.Module):
         ----------
         points : [1, N, F] features from :func:`encode_points`
         n_vars : number of variables in the data; larger ``x{i}`` are never emitted
-        hypothesis : conditions the model; its excluded operators are masked
+        hypothesis : conditions the model; its excluded operators are masked, and
+            its required subtrees are enforced: each is one extra action that
+            writes the whole subtree into a free slot, and a beam may only close
+            its tree once it has written every one of them
         operators : operator names allowed (others are masked); None: all known
 
         Returns
@@ -279,55 +282,142 @@ class SetTransformerSR(nn.Module):
         v = self.vocab
         device = points.device
         prefix = v.hypothesis_ids(hyp) + [v.bos_id]
-        max_len = min(max_len or v.max_complexity, self.config.max_seq_len - len(prefix) - 1)
+        P = len(prefix)
+        max_len = min(max_len or v.max_complexity, self.config.max_seq_len - P - 1)
         memory = self.encode(points)
         allowed = self._allowed(n_vars, hyp, operators).to(device)
         arity = torch.zeros(len(v), dtype=torch.long, device=device)
         for tok, i in v.index.items():
             arity[i] = ops.OPERATORS[tok].arity if tok in ops.OPERATORS else 0
         is_op = torch.tensor([t in ops.OPERATORS for t in v.tokens], device=device)
-        eos = v.eos_id
+        # required subtrees the beams can write (known tokens, present variables)
+        macros = [[v.index[t] for t in sub] for sub in hyp.subtrees
+                  if v.knows(sub) and all(bool(allowed[v.index[t]]) or t in ops.OPERATORS
+                                          for t in sub)]
+        macros = [m for m in macros if len(m) <= max_len]
+        R = len(macros)
+        macro_extra = torch.tensor([len(m) - 1 for m in macros], device=device)
+        eos, pad = v.eos_id, v.pad_id
 
-        seqs = torch.tensor([prefix], device=device)
+        seqs = torch.tensor([prefix], device=device)  # right-padded with <pad>
+        length = torch.full((1,), P, dtype=torch.long, device=device)
         scores = torch.zeros(1, device=device)
         need = torch.ones(1, dtype=torch.long, device=device)  # open slots per beam
-        done: list[tuple[list[str], float]] = []
-        for step in range(max_len):
-            logits = self.decode(memory.expand(seqs.shape[0], -1, -1), seqs)[:, -1].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            mask = allowed[None].expand_as(logp).clone()
-            # a token that opens more slots than the remaining length can close is banned
-            remaining = max_len - step - 1
+        used = torch.zeros(1, R, dtype=torch.bool, device=device)
+        done: list[tuple[list[int], float]] = []
+        while seqs.shape[0]:
+            B = seqs.shape[0]
+            logits = self.decode(memory.expand(B, -1, -1), seqs)
+            logp = torch.log_softmax(logits[torch.arange(B), length - 1].float(), dim=-1)
+            raw = logp
+            # tokens left after this one, less what the unwritten subtrees will take
+            remaining = max_len - (length - P) - 1 - (macro_extra * ~used).sum(1)
             new_need = need[:, None] + arity[None] - 1
-            mask &= ~(is_op[None] & (new_need > remaining))
+            mask = allowed[None] & ~(is_op[None] & (new_need > remaining[:, None]))
+            if R:  # no closing the tree before every required subtree is in
+                mask &= ~((new_need == 0) & ~used.all(1, keepdim=True))
             logp = logp.masked_fill(~mask, float("-inf"))
-            total = (scores[:, None] + logp).reshape(-1)
-            k = min(beam_width, int(torch.isfinite(total).sum()))
+            cand = (scores[:, None] + logp).reshape(-1)
+            if R:
+                # a subtree fills one slot; its score counts its first token only
+                # for now (all beams are rescored exactly at the end)
+                first = torch.tensor([m[0] for m in macros], device=device)
+                ok = ~used & (remaining[:, None] >= need[:, None] - 1 + macro_extra[None])
+                ok &= ~((need[:, None] == 1) & (used.sum(1, keepdim=True) < R - 1))
+                msc = torch.where(ok, scores[:, None] + raw[:, first], float("-inf"))
+                cand = torch.cat([cand, msc.reshape(-1)])
+            k = min(beam_width, int(torch.isfinite(cand).sum()))
             if k == 0:
                 break
-            top, idx = total.topk(k)
-            beam, tok = idx // logp.shape[1], idx % logp.shape[1]
-            seqs = torch.cat([seqs[beam], tok[:, None]], dim=1)
-            need = need[beam] + arity[tok] - 1
-            scores = top
+            top, idx = cand.topk(k)
+            V = logp.shape[1]
+            rows, new = [], []
+            for j, i in enumerate(idx.tolist()):
+                if i < B * V:
+                    b, tok = divmod(i, V)
+                    rows.append(b)
+                    new.append([tok])
+                else:
+                    b, r = divmod(i - B * V, R)
+                    rows.append(b)
+                    new.append(macros[r])
+            beam = torch.tensor(rows, device=device)
+            width = int(max(length[beam] + torch.tensor([len(t) for t in new], device=device)))
+            nxt = torch.full((k, width), pad, dtype=torch.long, device=device)
+            new_length = length[beam].clone()
+            new_need = need[beam].clone()
+            new_used = used[beam].clone()
+            for j, (b, toks) in enumerate(zip(rows, new)):
+                n0 = int(length[b])
+                nxt[j, :n0] = seqs[b, :n0]
+                nxt[j, n0:n0 + len(toks)] = torch.tensor(toks, device=device)
+                new_length[j] = n0 + len(toks)
+                if len(toks) == 1 and (not R or idx[j] < B * V):
+                    new_need[j] += int(arity[toks[0]]) - 1
+                else:
+                    new_need[j] -= 1
+                    new_used[j, macros.index(toks)] = True
+                # a required subtree written token by token counts as written too
+            seqs, length, need, used, scores = nxt, new_length, new_need, new_used, top
+            if R:
+                for j in range(k):
+                    if not bool(used[j].all()):
+                        body = seqs[j, P:int(length[j])].tolist()
+                        for r, m in enumerate(macros):
+                            if not used[j, r] and contains_subtree(body, m):
+                                used[j, r] = True
             finished = need == 0
             if finished.any():
-                # a finished tree also pays for <eos>, so its score is comparable
-                end = self.decode(memory.expand(int(finished.sum()), -1, -1), seqs[finished])
-                end_lp = torch.log_softmax(end[:, -1].float(), dim=-1)[:, eos]
-                for s, sc in zip(seqs[finished], scores[finished] + end_lp):
-                    done.append((v.decode(s[len(prefix):].tolist()), float(sc)))
-                seqs, scores, need = seqs[~finished], scores[~finished], need[~finished]
-            if seqs.shape[0] == 0:
-                break
-            # stop once no open beam can beat the worst of a full finished list
-            if len(done) >= beam_width:
+                fin = finished.nonzero().flatten().tolist()
+                if R:
+                    for j in fin:
+                        done.append((seqs[j, P:int(length[j])].tolist(), 0.0))
+                else:
+                    # a finished tree also pays for <eos>, so its score is comparable
+                    end = self.decode(memory.expand(len(fin), -1, -1), seqs[fin])
+                    end_lp = torch.log_softmax(end[torch.arange(len(fin)), length[fin] - 1].float(),
+                                               dim=-1)[:, eos]
+                    for j, e in zip(fin, end_lp.tolist()):
+                        done.append((seqs[j, P:int(length[j])].tolist(), float(scores[j]) + e))
+                keep = ~finished
+                seqs, length, need, used, scores = (seqs[keep], length[keep], need[keep],
+                                                    used[keep], scores[keep])
+            if not R and len(done) >= beam_width and seqs.shape[0]:
+                # stop once no open beam can beat the worst of a full finished list
                 done.sort(key=lambda t: -t[1])
                 del done[beam_width:]
                 if float(scores.max()) < done[-1][1]:
                     break
+            if R and len(done) >= 2 * beam_width:
+                break
+        if R and done:
+            done = self._rescore(memory, prefix, [d[0] for d in done])
         done.sort(key=lambda t: -t[1])
-        return done[:beam_width]
+        out, seen = [], set()
+        for ids, sc in done:
+            if tuple(ids) not in seen:
+                seen.add(tuple(ids))
+                out.append((v.decode(ids), sc))
+        return out[:beam_width]
+
+    def _rescore(self, memory: torch.Tensor, prefix: list[int], bodies: list[list[int]]
+                 ) -> list[tuple[list[int], float]]:
+        """Exact log-probability of each skeleton body plus ``<eos>`` (teacher forced)."""
+        v = self.vocab
+        L = len(prefix) + max(len(b) for b in bodies) + 1
+        ids = torch.full((len(bodies), L), v.pad_id, dtype=torch.long, device=memory.device)
+        for j, b in enumerate(bodies):
+            seq = prefix + b + [v.eos_id]
+            ids[j, :len(seq)] = torch.tensor(seq, device=memory.device)
+        logp = torch.log_softmax(self.decode(memory.expand(len(bodies), -1, -1),
+                                             ids[:, :-1]).float(), dim=-1)
+        target = ids[:, 1:]
+        tok_lp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        body_mask = torch.zeros_like(tok_lp, dtype=torch.bool)
+        for j, b in enumerate(bodies):
+            body_mask[j, len(prefix) - 1:len(prefix) + len(b)] = True
+        total = (tok_lp * body_mask).sum(1)
+        return [(b, float(t)) for b, t in zip(bodies, total)]
 
     @torch.no_grad()
     def next_token_logprobs(self, memory: torch.Tensor, ids: list[int]) -> torch.Tensor:
