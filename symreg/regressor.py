@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import warnings
@@ -226,6 +227,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         out = []
         for item in items:
             if isinstance(item, Proposer):
+                if self.hypotheses is not None and getattr(item, "hypothesis", False) is None:
+                    item = copy.copy(item)  # the user's object stays as it was
+                    item.hypothesis = self.hypotheses
                 out.append(item)
                 continue
             if not isinstance(item, str):

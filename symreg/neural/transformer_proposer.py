@@ -122,6 +122,9 @@ class TransformerProposer(Proposer):
         self.device = device
         self.beams_: list[tuple[list[str], float]] = []
         self._memory: torch.Tensor | None = None
+        self._prefix_ids: list[int] = []
+        self._allowed: torch.Tensor | None = None
+        self._cache: dict[tuple[str, ...], dict[str, float]] = {}
         self._columns: list[int] = []
 
     @property
@@ -152,6 +155,9 @@ class TransformerProposer(Proposer):
         with torch.inference_mode():
             points = encode_points(X[:, columns], y, model.config.max_vars).to(self.device)
             self._memory = model.encode(points)
+            self._prefix_ids = model.vocab.hypothesis_ids(hyp) + [model.vocab.bos_id]
+            self._allowed = model._allowed(len(columns), hyp, operators)
+            self._cache = {}
             beams = model.beam_search(points, len(columns), beam_width=max(n, self.beam_width),
                                       hypothesis=hyp, operators=operators)
         self._columns = columns
@@ -172,21 +178,31 @@ class TransformerProposer(Proposer):
 
     def next_token_logprobs(self, prefix: Sequence[str]) -> dict[str, float]:
         """Log-probabilities of the next skeleton token after ``prefix`` (tokens over
-        the data's columns) for the data of the last :meth:`propose`; cached."""
+        the data's columns), for the data and hypothesis of the last :meth:`propose`.
+
+        Only tokens a beam could emit there are returned (variables the model saw,
+        operators not excluded, ``<eos>``), renormalised over them. Answers are
+        cached per prefix until the next :meth:`propose`.
+        """
         if self._memory is None:
             raise RuntimeError("call propose(X, y) first")
-        back = {c: i for i, c in enumerate(self._columns)}
-        return dict(self._next(tuple(f"x{back[variable_index(t)]}" if is_variable(t) else t
-                                     for t in prefix), id(self._memory)))
-
-    @lru_cache(maxsize=4096)  # noqa: B019 - one proposer per fit; the cache dies with it
-    def _next(self, prefix: tuple[str, ...], memory_id: int) -> tuple[tuple[str, float], ...]:
-        model = self.model
-        v = model.vocab
-        ids = v.hypothesis_ids(Hypothesis()) + [v.bos_id] + [v.id(t) for t in prefix]
-        lp = model.next_token_logprobs(self._memory, ids)
-        names = {i: f"x{self._columns[variable_index(t)]}" if is_variable(t) else t
-                 for t, i in v.index.items() if v.is_skeleton(t)
-                 and not (is_variable(t) and variable_index(t) >= len(self._columns))}
-        names[v.eos_id] = "<eos>"
-        return tuple((name, float(lp[i])) for i, name in names.items())
+        key = tuple(prefix)
+        if key not in self._cache:
+            back = {c: i for i, c in enumerate(self._columns)}
+            model = self.model
+            v = model.vocab
+            unseen = [t for t in key if is_variable(t) and variable_index(t) not in back]
+            if unseen:
+                raise ValueError(f"{unseen[0]} was not among the columns shown to the model "
+                                 f"({', '.join(f'x{c}' for c in self._columns)})")
+            ids = self._prefix_ids + [v.id(f"x{back[variable_index(t)]}" if is_variable(t) else t)
+                                      for t in key]
+            lp = model.next_token_logprobs(self._memory, ids)
+            mask = self._allowed.clone()
+            mask[v.eos_id] = True
+            lp = torch.log_softmax(lp.masked_fill(~mask, float("-inf")), dim=-1)
+            self._cache[key] = {
+                ("<eos>" if i == v.eos_id else
+                 f"x{self._columns[variable_index(t)]}" if is_variable(t) else t): float(lp[i])
+                for t, i in v.index.items() if bool(mask[i])}
+        return dict(self._cache[key])
