@@ -310,4 +310,50 @@ def export_weights(ckpt_path: str | Path, dest: str | Path, *, command: str = ""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _save(dest, payload)
+    dest.with_name("MODEL_CARD.md").write_text(model_card(payload["card"], dest.name,
+                                                          dest.stat().st_size))
     return dest
+
+
+def model_card(card: dict, filename: str, size: int) -> str:
+    """The facts of a weights file as Markdown (written beside it by :func:`export_weights`)."""
+    hw = card.get("hardware", {})
+    g = card.get("generator", {})
+    metrics = card.get("metrics") or {}
+    lines = [
+        f"# Model card: `{filename}`",
+        "",
+        "A set-transformer encoder over (x, y) points and a transformer decoder over skeleton "
+        "tokens, conditioned on optional hypotheses (symreg/neural/transformer.py). Trained by "
+        "symreg's own pipeline on equations generated on the fly (symreg/neural/generator.py); "
+        "no external data.",
+        "",
+        "| fact | value |",
+        "|---|---|",
+        f"| file | {filename}, {size / 2**20:.1f} MiB, half precision |",
+        f"| parameters | {card.get('parameters', 0):,} |",
+        f"| command | `{card.get('command') or 'symreg.neural.train.train(...)'}` |",
+        f"| optimiser steps | {card.get('steps', 0):,} |",
+        f"| equations seen | {card.get('samples_seen', 0):,} (never repeated: generated on the fly) |",
+        f"| training data seed | {card.get('data_seed')} |",
+        f"| validation seed | {card.get('val_seed')} |",
+        f"| training time | {card.get('train_seconds', 0) / 3600:.2f} h |",
+        f"| hardware | {hw.get('gpu') or hw.get('cpu') or '?'} ({hw.get('device', '?')}), "
+        f"torch {hw.get('torch', '?')} |",
+        f"| date | {card.get('date', '?')} |",
+        f"| variables | {g.get('min_vars')}–{g.get('max_vars')} (weights {g.get('var_weights')}) |",
+        f"| operators per equation | {g.get('min_ops')}–{g.get('max_ops')} before constants |",
+        f"| points per equation | {g.get('n_points')} |",
+        "",
+        "Validation at the last logged step (problems from the validation seed; teacher-forced "
+        "loss per token, greedy top-1 skeleton match by canonical key):",
+        "",
+        "```",
+        json.dumps(metrics),
+        "```",
+        "",
+        "Benchmark figures (1,000 fresh problems, beams, hypotheses, timing) are in "
+        "BENCHMARKS.md, measured with benchmarks/bench_transformer.py.",
+        "",
+    ]
+    return "\n".join(lines)
