@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import time
@@ -55,7 +56,9 @@ def parse_args(argv):
     p.add_argument("--weights", default=None, help="weights file (default: shipped)")
     p.add_argument("--beams", type=int, default=32)
     p.add_argument("--points", type=int, default=200)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch threads for the timing")
+    p.add_argument("--workers", type=int, default=1, help="processes for the accuracy figures")
+    p.add_argument("--time-n", type=int, default=100, help="problems timed (alone, afterwards)")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
@@ -71,68 +74,90 @@ def full_hypothesis(rng, skeleton, operators, max_complexity) -> Hypothesis:
     return h
 
 
+def score_chunk(task) -> dict:
+    """Accuracy and obedience figures for a slice of the problems (one process)."""
+    weights, beams, seed, lo, hi, n, points = task
+    torch.set_num_threads(1)
+    model, _ = load_model(weights)
+    vocab = model.vocab
+    config = GeneratorConfig(min_vars=1, max_vars=3, max_ops=6, n_points=points)
+    problems = unique_samples(n, seed, config)[lo:hi]
+    rng = np.random.default_rng([seed, lo])
+    out = {k: 0 for k in ("plain", "full", "exclude_only", "subtree_only", "excluded_seen",
+                          "sub_beams", "sub_total", "sub_problems")}
+    rows = []
+    for s in problems:
+        want = Expression(s.skeleton).key()
+        pts = encode_points(s.X, s.y, model.config.max_vars)
+        k = s.X.shape[1]
+
+        def hit(found) -> bool:
+            return any(Expression(t).key() == want for t, _ in found)  # noqa: B023
+
+        plain = model.beam_search(pts, k, beam_width=beams)
+        out["plain"] += hit(plain)
+        hyp = full_hypothesis(rng, s.skeleton, vocab.operators, vocab.max_complexity)
+        full = model.beam_search(pts, k, beam_width=beams, hypothesis=hyp)
+        out["full"] += hit(full)
+        exc = Hypothesis(exclude=hyp.exclude)
+        found = model.beam_search(pts, k, beam_width=beams, hypothesis=exc)
+        out["exclude_only"] += hit(found)
+        out["excluded_seen"] += sum(any(o in t for o in exc.exclude) for t, _ in found + full)
+        if hyp.subtrees:
+            sub = Hypothesis(subtrees=hyp.subtrees[:1])
+            found = model.beam_search(pts, k, beam_width=beams, hypothesis=sub)
+            out["subtree_only"] += hit(found)
+            out["sub_problems"] += 1
+            out["sub_beams"] += sum(contains_subtree(t, sub.subtrees[0]) for t, _ in found)
+            out["sub_total"] += len(found)
+        rows.append({"truth": " ".join(s.skeleton), "n_vars": k, "plain_hit": hit(plain),
+                     "full_hit": hit(full), "top": " ".join(plain[0][0]) if plain else ""})
+    out["rows"] = rows
+    return out
+
+
 def main(argv=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    model, card = load_model(args.weights)
-    vocab = model.vocab
-    config = GeneratorConfig(min_vars=1, max_vars=3, max_ops=6, n_points=args.points)
+    _, card = load_model(args.weights)
     t0 = time.monotonic()
-    problems = unique_samples(args.n, args.seed, config)
-    gen_seconds = time.monotonic() - t0
-    rng = np.random.default_rng(args.seed + 1)
+    chunks = np.linspace(0, args.n, args.workers + 1).astype(int)
+    tasks = [(args.weights, args.beams, args.seed, int(lo), int(hi), args.n, args.points)
+             for lo, hi in zip(chunks[:-1], chunks[1:])]
+    if args.workers > 1:
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            parts = pool.map(score_chunk, tasks)
+    else:
+        parts = [score_chunk(t) for t in tasks]
+    score_seconds = time.monotonic() - t0
+    total = {k: sum(p[k] for p in parts) for k in parts[0] if k != "rows"}
+    rows = [r for p in parts for r in p["rows"]]
+    # timing alone in this process, after the scoring: the machine is otherwise idle
+    config = GeneratorConfig(min_vars=1, max_vars=3, max_ops=6, n_points=args.points)
+    timed = unique_samples(args.n, args.seed, config)[:args.time_n]
     proposer = TransformerProposer(args.weights, beam_width=args.beams)
-    stats = {k: 0 for k in ("plain", "full", "exclude_only", "subtree_only")}
-    excluded_seen = sub_beams = sub_total = 0
-    sub_problems = 0
     times = []
-    rows = []
-    for i, s in enumerate(problems):
-        want = Expression(s.skeleton).key()
-        pts = encode_points(s.X, s.y, model.config.max_vars)
-        k = s.X.shape[1]
-
-        def hit(beams) -> bool:
-            return any(Expression(t).key() == want for t, _ in beams)  # noqa: B023
-
+    for i, s in enumerate(timed):
         t = time.perf_counter()
         proposer.propose(s.X, s.y, n=args.beams, seed=i)
         times.append(time.perf_counter() - t)
-        plain = proposer.beams_
-        stats["plain"] += hit(plain)
-        hyp = full_hypothesis(rng, s.skeleton, vocab.operators, vocab.max_complexity)
-        full = model.beam_search(pts, k, beam_width=args.beams, hypothesis=hyp)
-        stats["full"] += hit(full)
-        exc = Hypothesis(exclude=hyp.exclude)
-        beams = model.beam_search(pts, k, beam_width=args.beams, hypothesis=exc)
-        stats["exclude_only"] += hit(beams)
-        excluded_seen += sum(any(o in t for o in exc.exclude) for t, _ in beams + full)
-        if hyp.subtrees:
-            sub = Hypothesis(subtrees=hyp.subtrees[:1])
-            beams = model.beam_search(pts, k, beam_width=args.beams, hypothesis=sub)
-            stats["subtree_only"] += hit(beams)
-            sub_problems += 1
-            sub_beams += sum(contains_subtree(t, sub.subtrees[0]) for t, _ in beams)
-            sub_total += len(beams)
-        rows.append({"truth": " ".join(s.skeleton), "plain_hit": hit(plain),
-                     "full_hit": hit(full), "top": " ".join(plain[0][0]) if plain else ""})
-        if not args.quiet and (i + 1) % 100 == 0:
-            print(f"  {i + 1}: top{args.beams} {stats['plain'] / (i + 1):.3f}, "
-                  f"with hypothesis {stats['full'] / (i + 1):.3f}", file=sys.stderr, flush=True)
-    n = len(problems)
+    n = len(rows)
+    by_vars = {k: [r["plain_hit"] for r in rows if r["n_vars"] == k] for k in (1, 2, 3)}
     res = {
         "machine": machine_info(__file__, argv, None),
         "card": {k: card.get(k) for k in ("steps", "samples_seen", "train_seconds", "parameters")},
-        "n_problems": n, "beams": args.beams, "generate_seconds": gen_seconds,
-        "top_beams_rate": stats["plain"] / n,
-        "with_full_hypothesis_rate": stats["full"] / n,
-        "with_exclusion_rate": stats["exclude_only"] / n,
-        "with_subtree_rate": stats["subtree_only"] / max(1, sub_problems),
-        "subtree_problems": sub_problems,
-        "excluded_operator_in_beams": excluded_seen,
-        "required_subtree_share": sub_beams / max(1, sub_total),
+        "n_problems": n, "beams": args.beams, "score_seconds": score_seconds,
+        "top_beams_rate": total["plain"] / n,
+        "top_beams_rate_by_vars": {k: (sum(v) / len(v) if v else None) for k, v in by_vars.items()},
+        "with_full_hypothesis_rate": total["full"] / n,
+        "with_exclusion_rate": total["exclude_only"] / n,
+        "with_subtree_rate": total["subtree_only"] / max(1, total["sub_problems"]),
+        "subtree_problems": total["sub_problems"],
+        "excluded_operator_in_beams": total["excluded_seen"],
+        "required_subtree_share": total["sub_beams"] / max(1, total["sub_total"]),
+        "timed_problems": len(times),
         "propose_seconds_median": statistics.median(times),
         "propose_seconds_p90": float(np.quantile(times, 0.9)),
         "propose_seconds_max": max(times),
@@ -146,6 +171,8 @@ def format_report(r: dict) -> str:
         f"weights  : {r['card']}",
         f"problems : {r['n_problems']} fresh (1-3 variables, <= 6 operators), {r['beams']} beams",
         f"correct skeleton among beams, no hypothesis      : {r['top_beams_rate']:.1%}  (target >= 50%)",
+        "  by variables: " + ", ".join(f"{k}: {v:.1%}" for k, v in r["top_beams_rate_by_vars"].items()
+                                       if v is not None),
         f"  with the full correct hypothesis               : {r['with_full_hypothesis_rate']:.1%}",
         f"  with the exclusions only                       : {r['with_exclusion_rate']:.1%}",
         f"  with the subtree only ({r['subtree_problems']} problems)          : "
@@ -153,7 +180,7 @@ def format_report(r: dict) -> str:
         f"beams containing an excluded operator            : {r['excluded_operator_in_beams']}  (target 0)",
         f"beams containing the required subtree            : {r['required_subtree_share']:.1%}  "
         "(target >= 90%)",
-        f"propose 32 for 200 points: median {r['propose_seconds_median']:.3f} s, "
+        f"propose {r['beams']} for 200 points ({r['timed_problems']} problems, alone): median {r['propose_seconds_median']:.3f} s, "
         f"p90 {r['propose_seconds_p90']:.3f} s, max {r['propose_seconds_max']:.3f} s  (target <= 1 s)",
     ])
 
