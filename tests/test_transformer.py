@@ -745,3 +745,8 @@ def test_cli_fit_hypothesis_excluding_everything_is_one_error(tmp_path):
                                  "--out", str(tmp_path / "never")])
     assert result.exit_code == 2
     assert "excludes every operator" in _one_error_line(result)
+
+
+def test_hypothesis_subtree_may_not_use_an_excluded_operator():
+    with pytest.raises(ValueError, match="uses excluded"):
+        Hypothesis.make(exclude=["sin"], subtrees=["sin(x0)*x1"])

@@ -292,8 +292,7 @@ class SetTransformerSR(nn.Module):
         is_op = torch.tensor([t in ops.OPERATORS for t in v.tokens], device=device)
         # required subtrees the beams can write (known tokens, present variables)
         macros = [[v.index[t] for t in sub] for sub in hyp.subtrees
-                  if v.knows(sub) and all(bool(allowed[v.index[t]]) or t in ops.OPERATORS
-                                          for t in sub)]
+                  if v.knows(sub) and all(bool(allowed[v.index[t]]) for t in sub)]
         macros = [m for m in macros if len(m) <= max_len]
         R = len(macros)
         macro_extra = torch.tensor([len(m) - 1 for m in macros], device=device)

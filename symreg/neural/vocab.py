@@ -68,6 +68,11 @@ class Hypothesis:
                 toks = tuple(s)
                 _check_prefix(toks)
             subs.append(tuple(CONST if t == CONST else t for t in toks))
+        for sub in subs:
+            banned = sorted(set(sub) & set(exc))
+            if banned:
+                raise ValueError(f"hypothesis subtree {' '.join(sub)!r} uses excluded "
+                                 f"operator(s) {banned}")
         if complexity is not None and (not isinstance(complexity, int) or complexity < 1):
             raise ValueError(f"hypothesis complexity must be a positive integer, got {complexity!r}")
         return cls(inc, exc, tuple(subs), complexity)
