@@ -750,3 +750,16 @@ def test_cli_fit_hypothesis_excluding_everything_is_one_error(tmp_path):
 def test_hypothesis_subtree_may_not_use_an_excluded_operator():
     with pytest.raises(ValueError, match="uses excluded"):
         Hypothesis.make(exclude=["sin"], subtrees=["sin(x0)*x1"])
+
+
+def test_compact_checkpoint_resumes(tmp_path, one_torch_thread):
+    from dataclasses import replace
+
+    config = _train_config(tmp_path / "run", 6, compact_ckpt=True)
+    ckpt = train(config, quiet=True)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    moments = [v for st in state["optimizer"]["state"].values() for k, v in st.items()
+               if k.startswith("exp_avg")]
+    assert moments and all(v.dtype == torch.bfloat16 for v in moments)
+    train(replace(config, steps=9), quiet=True)
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["step"] == 9

@@ -64,6 +64,8 @@ class TrainConfig:
     device: str = "auto"
     #: exported weights to start a new run from (e.g. the shipped ones, to train on)
     init_from: str | None = None
+    #: store the optimiser's moments in bf16 (a smaller checkpoint)
+    compact_ckpt: bool = False
     model: ModelConfig = field(default_factory=ModelConfig)
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(
         max_vars=5, n_points=64, var_weights=(3.0, 3.0, 3.0, 1.0, 1.0)))
@@ -244,7 +246,13 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
         print(f"model {model.n_parameters():,} parameters on {device}; step {step}", flush=True)
 
     def checkpoint() -> None:
-        _save(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+        optim = opt.state_dict()
+        if config.compact_ckpt:
+            # Adam's moments in bf16 (load_state_dict casts them back to fp32): the
+            # checkpoint shrinks by a third, small enough to carry between GPU jobs
+            optim["state"] = {i: {k: v.bfloat16() if k.startswith("exp_avg") else v
+                                  for k, v in st.items()} for i, st in optim["state"].items()}
+        _save(ckpt_path, {"model": model.state_dict(), "optimizer": optim,
                           "step": step, "seen": seen,
                           "elapsed": elapsed_before + time.monotonic() - t_start,
                           "train_config": asdict(config), "meta": meta})
