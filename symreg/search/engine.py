@@ -41,6 +41,7 @@ from ..expression import CONST, Expression
 from ..generate import random_expression
 from ..pareto import HallOfFame
 from .enumerate import enumerate_expressions
+from .exchange import Exchange
 from .layered import layered_evaluate
 from .mcts import StructureMCTS, StructurePrior, mine_subtrees, reward
 from .mutations import MutationContext, crossover, mutate
@@ -79,6 +80,11 @@ class SearchConfig:
     mcts_every: int = 2
     mcts_simulations: int = 2
     structure_prior: StructurePrior | None = None
+    # hall-of-fame exchange between workers (set by the worker pool): every
+    # `exchange_every` generations this worker swaps fronts through `exchange`
+    exchange: Exchange | None = None
+    worker: int = 0
+    exchange_every: int = 5
 
 
 @dataclass
@@ -102,6 +108,8 @@ class SearchResult:
     interrupted: bool = False
     stopped_early: bool = False
     phases: dict[str, float] = field(default_factory=dict)
+    #: formulas received from other workers through the exchange
+    n_received: int = 0
 
 
 class _Budget:
@@ -161,6 +169,7 @@ class _Search:
         self.pop_keys: list[tuple] = []
         self.tree: StructureMCTS | None = None
         self.seed_exprs: list[Expression] = []
+        self.n_received = 0
 
     # -- helpers ---------------------------------------------------------------
     def _progress(self, phase: str) -> None:
@@ -219,7 +228,7 @@ class _Search:
                 interrupted = True
         self._progress("done")
         return SearchResult(self.hof, self.budget.evals, self.budget.elapsed, interrupted,
-                            self._exact(), self.phases)
+                            self._exact(), self.phases, self.n_received)
 
     def _reserve(self) -> float:
         # time kept back for the polish phase
@@ -313,6 +322,8 @@ class _Search:
                 self.population += elite
                 self.pop_keys += [self._key(e) for e in elite]
                 self.pop_nmse = np.concatenate([self.pop_nmse, self._score(elite)])
+            if cfg.exchange is not None and generation % cfg.exchange_every == 0:
+                self._exchange()
             if cfg.mcts and generation % cfg.mcts_every == 0:
                 t0 = time.perf_counter()
                 found, found_nmse = self._tree_search(cfg.mcts_simulations, reserve)
@@ -322,6 +333,33 @@ class _Search:
                 self.pop_nmse = np.concatenate([self.pop_nmse, found_nmse])
             self._select()
             self._progress("evolve")
+
+    def _exchange(self) -> None:
+        """Swap fronts with the other workers; theirs join the hall of fame (same
+        data, so their losses stand) and the population."""
+        front = [(list(c.expr.tokens), c.expr.constants.tolist(), float(c.loss))
+                 for c in self.hof.front()]
+        try:
+            got = self.cfg.exchange.swap(self.cfg.worker, front)
+        except Exception:  # noqa: BLE001 - a broken channel never stops a worker
+            return
+        exprs, losses = [], []
+        for item in got:
+            try:
+                tokens, constants, loss = item
+                expr = Expression(tokens, constants)
+            except (TypeError, ValueError):
+                continue
+            if expr.n_variables <= self.ctx.n_features and len(expr) <= 4 * self.cfg.maxsize:
+                exprs.append(expr)
+                losses.append(float(loss))
+        if not exprs:
+            return
+        self.n_received += len(exprs)
+        self.hof.update(exprs, np.asarray(losses))
+        self.population += exprs
+        self.pop_keys += [self._key(e) for e in exprs]
+        self.pop_nmse = np.concatenate([self.pop_nmse, self._score(exprs)])
 
     # -- tree search over structure ------------------------------------------------
     def _layered_limits(self) -> tuple[int, int]:

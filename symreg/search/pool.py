@@ -10,13 +10,19 @@ More workers run on one of two back-ends with the same behaviour:
 
 Each worker has its own seed (``config.seed + k``) and a share of the CPU
 threads; all stop at one shared wall-clock deadline, so start-up eats into the
-budget instead of extending it.
+budget instead of extending it. Every few generations the workers swap their
+Pareto fronts (:mod:`symreg.search.exchange`: files in a temporary folder for
+processes, an actor on Ray), so a good formula found by one becomes breeding
+material for all and an exact one stops them all. A fit bounded by
+``max_evals`` skips the exchange: what a worker receives depends on timing, and
+such a fit must give the same result every time.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +33,7 @@ import numpy as np
 from ..expression import Expression
 from ..pareto import HallOfFame
 from .engine import SearchConfig, SearchProgress, SearchResult, search
+from .exchange import FileExchange, make_ray_exchange
 
 __all__ = ["BACKENDS", "run_search"]
 
@@ -52,12 +59,17 @@ def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int =
         return search(X, y, config, sample_weight, seeds, callback)
     deadline = time.time() + config.time_budget
     per_worker_evals = None if config.max_evals is None else max(1, config.max_evals // n_jobs)
-    configs = [replace(config, seed=config.seed + k, max_evals=per_worker_evals)
+    configs = [replace(config, seed=config.seed + k, max_evals=per_worker_evals, worker=k)
                for k in range(n_jobs)]
+    share = config.max_evals is None and n_jobs > 1
     if backend == "ray":
-        results, interrupted = _run_ray(X, y, sample_weight, configs, list(seeds), deadline)
+        results, interrupted = _run_ray(X, y, sample_weight, configs, list(seeds), deadline, share)
     else:
-        results, interrupted = _run_processes(X, y, sample_weight, configs, list(seeds), deadline)
+        with tempfile.TemporaryDirectory(prefix="symreg-exchange-") as folder:
+            if share:
+                configs = [replace(c, exchange=FileExchange(folder)) for c in configs]
+            results, interrupted = _run_processes(X, y, sample_weight, configs, list(seeds),
+                                                  deadline)
     return _merge(results, config, interrupted)
 
 
@@ -79,7 +91,7 @@ def _run_processes(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult
     return results, interrupted
 
 
-def _run_ray(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult], bool]:
+def _run_ray(X, y, w, configs, seeds, deadline, share: bool) -> tuple[list[SearchResult], bool]:
     try:
         import ray
     except ImportError:
@@ -87,6 +99,9 @@ def _run_ray(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult], boo
     if not ray.is_initialized():
         # connects to RAY_ADDRESS when set, else starts a local instance
         ray.init(include_dashboard=False, log_to_driver=False)
+    if share:
+        exchange = make_ray_exchange()
+        configs = [replace(c, exchange=exchange) for c in configs]
     cpus = ray.available_resources().get("CPU", 1.0)
     threads = max(1, int(cpus) // len(configs))
     task = ray.remote(num_cpus=1)(_worker)
@@ -118,4 +133,5 @@ def _merge(results: list[SearchResult], config: SearchConfig, interrupted: bool)
             phases[k] = max(phases.get(k, 0.0), v)
     return SearchResult(hof, sum(r.n_evals for r in results), max(r.elapsed for r in results),
                         interrupted or any(r.interrupted for r in results),
-                        any(r.stopped_early for r in results), phases)
+                        any(r.stopped_early for r in results), phases,
+                        sum(r.n_received for r in results))

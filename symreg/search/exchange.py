@@ -1,0 +1,87 @@
+"""Hall-of-fame exchange between search workers.
+
+Every few generations a worker publishes its Pareto front and takes the other
+workers' latest fronts: their formulas join its hall of fame (all workers score
+on the same data, so the losses carry over) and its population as breeding
+material, and an exact formula found by one worker stops them all. The channel
+is deliberately cheap and never blocks: a worker reads whatever the others last
+wrote.
+
+* :class:`FileExchange` — one small JSON file per worker in a shared folder
+  (written atomically); for local processes.
+* :class:`RayExchange` — a Ray actor holding the latest fronts; for workers on
+  a Ray cluster, where no folder is shared.
+
+A front travels as ``[(tokens, constants, loss), ...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+__all__ = ["Exchange", "FileExchange", "RayExchange", "make_ray_exchange"]
+
+Front = list[tuple[list[str], list[float], float]]
+
+
+class Exchange(ABC):
+    """A channel through which workers swap their fronts (picklable)."""
+
+    @abstractmethod
+    def swap(self, worker: int, front: Front) -> Front:
+        """Publish ``worker``'s front; return the other workers' latest fronts."""
+
+
+class FileExchange(Exchange):
+    """Fronts as ``front_<worker>.json`` files in ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = str(directory)
+
+    def swap(self, worker: int, front: Front) -> Front:
+        folder = Path(self.directory)
+        tmp = folder / f".front_{worker}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(front))
+        os.replace(tmp, folder / f"front_{worker}.json")  # readers never see half a file
+        out: Front = []
+        for path in sorted(folder.glob("front_*.json")):
+            if path.name == f"front_{worker}.json":
+                continue
+            try:
+                out.extend(json.loads(path.read_text()))
+            except (OSError, ValueError):  # replaced while read: next time
+                continue
+        return out
+
+
+class _Board:
+    """The Ray actor behind :class:`RayExchange`: the latest front per worker."""
+
+    def __init__(self):
+        self.fronts: dict[int, Front] = {}
+
+    def swap(self, worker: int, front: Front) -> Front:
+        self.fronts[worker] = front
+        return [item for k, f in sorted(self.fronts.items()) if k != worker for item in f]
+
+
+class RayExchange(Exchange):
+    """Fronts kept by a Ray actor (see :func:`make_ray_exchange`)."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def swap(self, worker: int, front: Front) -> Front:
+        import ray
+
+        return ray.get(self.actor.swap.remote(worker, front))
+
+
+def make_ray_exchange() -> RayExchange:
+    """A new actor on the connected Ray cluster (``ray.init`` must have run)."""
+    import ray
+
+    return RayExchange(ray.remote(num_cpus=0)(_Board).remote())
