@@ -7,10 +7,12 @@ dataset takes ≤ 1 s. Hypotheses are obeyed: an excluded operator never appears
 a beam, a required subtree appears in ≥ 90 % of the beams, and accuracy with a
 correct hypothesis beats accuracy without.
 
-"Correct skeleton" means the beam's canonical key (:meth:`Expression.key`:
-constants as ``C``, commutative arguments sorted) equals the truth's, after both
-went through the generator's constant folding. That is strict: a beam that is the
-same function written differently (``x0/x1`` against ``x0*inv(x1)``) is a miss.
+"Correct skeleton" means the beam's :func:`~symreg.neural.vocab.skeleton_key`
+(constants as ``C``; sums and products flattened and their terms sorted, so the
+order and grouping of ``x0*x1*x2`` do not matter) equals the truth's, which went
+through the generator's constant folding. That is strict otherwise: a beam that is
+the same function written differently (``x0/x1`` against ``x0*inv(x1)``, or with an
+extra constant) is a miss.
 
 For each problem four beam searches run: no hypothesis; the full correct
 hypothesis (1–2 operators that appear, 2 that do not, one subtree of ≥ 3 tokens,
@@ -42,11 +44,10 @@ import numpy as np
 import torch
 from _common import finish, machine_info, machine_lines
 
-from symreg.expression import Expression
 from symreg.neural.generator import GeneratorConfig, random_hypothesis, unique_samples
 from symreg.neural.transformer import encode_points
 from symreg.neural.transformer_proposer import TransformerProposer, load_model
-from symreg.neural.vocab import Hypothesis, contains_subtree
+from symreg.neural.vocab import Hypothesis, contains_subtree, skeleton_key
 
 
 def parse_args(argv):
@@ -87,12 +88,12 @@ def score_chunk(task) -> dict:
                           "sub_beams", "sub_total", "sub_problems")}
     rows = []
     for s in problems:
-        want = Expression(s.skeleton).key()
+        want = skeleton_key(s.skeleton)
         pts = encode_points(s.X, s.y, model.config.max_vars)
         k = s.X.shape[1]
 
         def hit(found) -> bool:
-            return any(Expression(t).key() == want for t, _ in found)  # noqa: B023
+            return any(skeleton_key(t) == want for t, _ in found)  # noqa: B023
 
         plain = model.beam_search(pts, k, beam_width=beams)
         out["plain"] += hit(plain)

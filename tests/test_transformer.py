@@ -244,7 +244,8 @@ def test_encoding_and_encoder_are_order_invariant():
     model = _untrained()
     with torch.no_grad():
         m, mp = model.encode(f), model.encode(fp)
-        assert m.shape == (1, model.config.n_latents, model.config.d_model)
+        assert m.shape == (1, model.config.n_latents + model.config.n_summary,
+                           model.config.d_model)
         torch.testing.assert_close(mp, m, atol=1e-5, rtol=1e-5)
         # and it does depend on the data
         other = model.encode(encode_points(X, y + 5.0, 3))
@@ -763,3 +764,61 @@ def test_compact_checkpoint_resumes(tmp_path, one_torch_thread):
     assert moments and all(v.dtype == torch.bfloat16 for v in moments)
     train(replace(config, steps=9), quiet=True)
     assert torch.load(ckpt, map_location="cpu", weights_only=False)["step"] == 9
+
+
+def test_skeleton_key_ignores_order_and_grouping_of_sums_and_products():
+    from symreg.neural.vocab import skeleton_key
+
+    def key(text):
+        return skeleton_key(text.split())
+
+    assert key("mul C mul mul x2 x1 x0") == key("mul C mul x1 mul x2 x0")
+    assert key("mul x0 mul C x1") == key("mul C mul x0 x1")
+    assert key("add sin x0 add x1 C") == key("add add C x1 sin x0")
+    assert key("sub x0 x1") != key("sub x1 x0")
+    assert key("mul add x0 x1 x2") != key("add mul x0 x1 x2")
+    assert key("add x0 mul x1 x2") != key("mul x0 add x1 x2")
+
+
+def test_beams_are_distinct_skeletons():
+    from symreg.neural.vocab import skeleton_key
+
+    model = _untrained()
+    X, y = _data(n=50, k=3, seed=3)
+    beams = model.beam_search(encode_points(X, y, 3), 3, beam_width=16)
+    keys = [skeleton_key(t) for t, _ in beams]
+    assert len(keys) == len(set(keys))
+
+
+def test_summary_statistics_read_a_power_law():
+    from symreg.neural.transformer import n_summary_statistics, summary_statistics
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 3.0, size=(200, 2))
+    y = 3.0 * X[:, 0] ** 2 / X[:, 1]
+    stats = summary_statistics(encode_points(X, y, 3), 3)
+    assert stats.shape == (1, n_summary_statistics(3)) and torch.isfinite(stats).all()
+    # the log-log fit's coefficients are the exponents, its R² is 1
+    V = 3
+    start = 4 * V + V * (V - 1) // 2 + (V + 1)
+    exponents, r2 = stats[0, start:start + V], stats[0, start + V]
+    np.testing.assert_allclose(exponents[:2].numpy(), [2.0, -1.0], atol=0.15)
+    assert float(exponents[2]) == 0.0 and float(r2) > 0.999
+    # a shuffled point set gives the same statistics
+    perm = rng.permutation(200)
+    torch.testing.assert_close(summary_statistics(encode_points(X[perm], y[perm], 3), 3), stats,
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_sigterm_checkpoints_and_stops(tmp_path, one_torch_thread):
+    import os
+    import signal
+    import threading
+
+    config = _train_config(tmp_path / "run", 10**6)
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    with pytest.raises(KeyboardInterrupt):
+        train(config, quiet=True)
+    state = torch.load(tmp_path / "run" / "ckpt.pt", map_location="cpu", weights_only=False)
+    assert state["step"] > 0
+    assert signal.getsignal(signal.SIGTERM) is not train.__globals__["_raise_interrupt"]

@@ -18,6 +18,8 @@ import json
 import math
 import os
 import platform
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -29,7 +31,7 @@ import torch
 from ..expression import Expression
 from .generator import EquationGenerator, GeneratorConfig, Sample, random_hypothesis, unique_samples
 from .transformer import ModelConfig, SetTransformerSR, encode_points
-from .vocab import Hypothesis, Vocabulary
+from .vocab import Hypothesis, Vocabulary, skeleton_key
 
 __all__ = ["TrainConfig", "evaluate_model", "export_weights", "make_batch", "train"]
 
@@ -176,7 +178,8 @@ def validation_set(config: TrainConfig) -> list[tuple[Sample, Hypothesis]]:
 def evaluate_model(model: SetTransformerSR, problems: list[tuple[Sample, Hypothesis]],
                    beam_width: int = 1, batch_size: int = 64) -> dict[str, float]:
     """Teacher-forced loss and the share of problems whose skeleton is among the beams
-    (compared by canonical key, so ``x0+x1`` matches ``x1+x0``)."""
+    (compared by :func:`~symreg.neural.vocab.skeleton_key`, so ``x0+x1`` matches
+    ``x1+x0`` and ``x0*(x1*x2)`` matches ``(x0*x1)*x2``)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -189,10 +192,10 @@ def evaluate_model(model: SetTransformerSR, problems: list[tuple[Sample, Hypothe
                         batch["mask"].to(device))
         losses.append(float(loss) * len(chunk))
     for s, h in problems:
-        want = Expression(s.skeleton).key()
+        want = skeleton_key(s.skeleton)
         pts = encode_points(s.X, s.y, max_vars).to(device)
         beams = model.beam_search(pts, s.X.shape[1], beam_width=beam_width, hypothesis=h)
-        hits += any(Expression(t).key() == want for t, _ in beams)
+        hits += any(skeleton_key(t) == want for t, _ in beams)
     model.train(was_training)
     return {"val_loss": sum(losses) / len(problems), f"val_top{beam_width}": hits / len(problems)}
 
@@ -221,7 +224,8 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
     if state is None and config.init_from:
         # a new run from exported weights: their architecture, fresh optimiser
         init = torch.load(config.init_from, map_location="cpu", weights_only=False)
-        config.model = ModelConfig(**init["config"])
+        # the saved sizes, and this version's defaults for anything they predate
+        config.model = ModelConfig(**{**asdict(ModelConfig()), **init["config"]})
     torch.manual_seed(config.seed + step)
     model = SetTransformerSR(config.model).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -230,7 +234,9 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr,
                             betas=(0.9, 0.98))
     if init is not None:
-        model.load_state_dict(SetTransformerSR.from_saved(init).state_dict())
+        # parts the saved model lacks (a newer module) keep their fresh initial values
+        model.load_state_dict(SetTransformerSR.from_saved(init, config=config.model,
+                                                          strict=False).state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -260,6 +266,10 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
     t_start = last_ckpt = time.monotonic()
     run_loss, run_n = 0.0, 0
     model.train()
+    # SIGTERM (a batch scheduler, `kill`) stops like Ctrl-C: checkpoint first
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for batch in loader:
             if step >= config.steps or (config.time_limit is not None
@@ -288,9 +298,15 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
             if time.monotonic() - last_ckpt >= config.ckpt_every:
                 checkpoint()
                 last_ckpt = time.monotonic()
-    finally:  # Ctrl-C or a time limit: never lose the steps already taken
+    finally:  # Ctrl-C, SIGTERM or a time limit: never lose the steps already taken
         checkpoint()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return ckpt_path
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def export_weights(ckpt_path: str | Path, dest: str | Path, *, command: str = "",

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import operators as ops
-from .vocab import Hypothesis, Vocabulary, contains_subtree
+from .vocab import Hypothesis, Vocabulary, contains_subtree, skeleton_key
 
 __all__ = ["ModelConfig", "SetTransformerSR", "encode_points"]
 
@@ -46,6 +46,8 @@ class ModelConfig:
     enc_layers: int = 2
     n_inducing: int = 32
     n_latents: int = 16
+    #: memory tokens made from summary statistics of the points (0: none)
+    n_summary: int = 4
     dec_layers: int = 4
     max_seq_len: int = 64
     dropout: float = 0.0
@@ -88,6 +90,61 @@ def encode_points(X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
     feats = torch.stack([torch.sign(cols), logabs / 4.0, z / 2.0,
                          present.expand_as(cols)], dim=-1) * present[:, None]
     return feats.reshape(B, N, -1).float()
+
+
+def _standardise(v: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance over the points (dim 1); constant columns give 0."""
+    v = v - v.mean(dim=1, keepdim=True)
+    return v / v.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-6)
+
+
+def summary_statistics(points: torch.Tensor, max_vars: int) -> torch.Tensor:
+    """Order-invariant statistics of a batch of point sets, [B, S].
+
+    Computed from the features of :func:`encode_points`: for each variable the
+    correlations of y with x, x² and |x| and of log|y| with log|x|; for each pair
+    the correlation of y with their product; the coefficients and R² of a
+    least-squares fit of y on the x's and of log|y| on the log|x|'s (a monomial
+    gives exponents and R² = 1); the share of positive y and its skew and
+    kurtosis. The set encoder could learn these, but at small training budgets
+    it learns the skeleton prior first and the data late; these give the
+    decoder the data's main shape from the start.
+    """
+    B, N, _ = points.shape
+    f = points.float().reshape(B, N, max_vars + 1, N_VALUE_FEATURES)
+    present = f[:, 0, :, 3] > 0                                   # [B, V+1]
+    sign, logabs, z = f[..., 0], f[..., 1] * 4.0, f[..., 2] * 2.0
+    zx, zy = z[..., :max_vars], _standardise(z[..., max_vars:])     # [B,N,V], [B,N,1]
+    lx, ly = _standardise(logabs[..., :max_vars]), _standardise(logabs[..., max_vars:])
+    px = present[:, :max_vars].float()
+
+    def corr(a, b):  # a [B,N,V] standardised, b [B,N,1]
+        return (a * b).mean(dim=1) * px
+
+    feats = [corr(_standardise(zx), zy), corr(_standardise(zx ** 2), zy),
+             corr(_standardise(zx.abs()), zy), corr(lx, ly)]
+    iu = torch.triu_indices(max_vars, max_vars, offset=1)
+    pair = _standardise(zx[..., iu[0]] * zx[..., iu[1]])
+    feats.append((pair * zy).mean(dim=1) * px[:, iu[0]] * px[:, iu[1]])
+    # centred but not scaled logs, so the fitted coefficients are the exponents
+    lxc = logabs[..., :max_vars] - logabs[..., :max_vars].mean(dim=1, keepdim=True)
+    lyc = logabs[..., max_vars:] - logabs[..., max_vars:].mean(dim=1, keepdim=True)
+    for design, target in ((zx, zy), (lxc, lyc)):
+        A = torch.cat([design * px[:, None], torch.ones(B, N, 1, device=points.device)], dim=2)
+        reg = 1e-3 * torch.eye(max_vars + 1, device=points.device)
+        coef = torch.linalg.solve(A.transpose(1, 2) @ A / N + reg, A.transpose(1, 2) @ target / N)
+        resid = target - A @ coef
+        r2 = 1.0 - resid.pow(2).mean(dim=1) / target.pow(2).mean(dim=1).clamp_min(1e-6)
+        feats += [coef[:, :max_vars, 0].clamp(-5, 5) * px, r2.clamp(-1, 1)]
+    y = z[..., max_vars]
+    feats += [(sign[..., max_vars] > 0).float().mean(dim=1, keepdim=True),
+              zy.pow(3).mean(dim=1).clamp(-10, 10) / 5, zy.pow(4).mean(dim=1).clamp(0, 30) / 10,
+              y.abs().mean(dim=1, keepdim=True)]
+    return torch.cat(feats, dim=1)
+
+
+def n_summary_statistics(max_vars: int) -> int:
+    return 4 * max_vars + max_vars * (max_vars - 1) // 2 + 2 * (max_vars + 1) + 4
 
 
 class Attention(nn.Module):
@@ -190,6 +247,10 @@ class SetTransformerSR(nn.Module):
                                      for _ in range(c.enc_layers))
         self.latents = nn.Parameter(torch.randn(1, c.n_latents, d) * 0.02)
         self.pool = AttentionBlock(d, c.n_heads, c.dropout)
+        if c.n_summary:
+            self.summary = nn.Sequential(
+                nn.Linear(n_summary_statistics(c.max_vars), 2 * d), nn.GELU(),
+                nn.Linear(2 * d, c.n_summary * d))
         self.tok_emb = nn.Embedding(len(self.vocab), d)
         self.pos_emb = nn.Embedding(c.max_seq_len, d)
         self.decoder = nn.ModuleList(DecoderBlock(d, c.n_heads, c.dropout)
@@ -213,11 +274,16 @@ class SetTransformerSR(nn.Module):
 
     # -- forward -------------------------------------------------------------------
     def encode(self, points: torch.Tensor) -> torch.Tensor:
-        """[B, N, F] point features → [B, n_latents, d] memory."""
+        """[B, N, F] point features → [B, n_latents + n_summary, d] memory."""
         x = self.embed_points(points)
         for block in self.encoder:
             x = block(x)
-        return self.pool(self.latents.expand(x.shape[0], -1, -1), x)
+        memory = self.pool(self.latents.expand(x.shape[0], -1, -1), x)
+        if self.config.n_summary:
+            stats = summary_statistics(points, self.config.max_vars)
+            extra = self.summary(stats).view(x.shape[0], self.config.n_summary, -1)
+            memory = torch.cat([memory, extra], dim=1)
+        return memory
 
     def decode(self, memory: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """[B, L] token ids → [B, L, vocab] next-token logits."""
@@ -276,11 +342,16 @@ class SetTransformerSR(nn.Module):
 
         Returns
         -------
-        list of (skeleton tokens, log-probability), best first, at most ``beam_width``
+        list of (skeleton tokens, log-probability), best first, at most
+        ``beam_width``, no two the same up to the order and grouping of sums and
+        products (the search runs ``2 * beam_width`` open beams to fill the list)
         """
         hyp = hypothesis or Hypothesis()
         v = self.vocab
         device = points.device
+        # twice as many open beams as results: finished beams that are the same
+        # skeleton up to the order of sums and products count once
+        width = 2 * beam_width
         prefix = v.hypothesis_ids(hyp) + [v.bos_id]
         P = len(prefix)
         max_len = min(max_len or v.max_complexity, self.config.max_seq_len - P - 1)
@@ -325,7 +396,7 @@ class SetTransformerSR(nn.Module):
                 ok &= ~((need[:, None] == 1) & (used.sum(1, keepdim=True) < R - 1))
                 msc = torch.where(ok, scores[:, None] + raw[:, first], float("-inf"))
                 cand = torch.cat([cand, msc.reshape(-1)])
-            k = min(beam_width, int(torch.isfinite(cand).sum()))
+            k = min(width, int(torch.isfinite(cand).sum()))
             if k == 0:
                 break
             top, idx = cand.topk(k)
@@ -382,22 +453,30 @@ class SetTransformerSR(nn.Module):
                 seqs, length, need, used, scores = (seqs[keep], length[keep], need[keep],
                                                     used[keep], scores[keep])
             if not R and len(done) >= beam_width and seqs.shape[0]:
-                # stop once no open beam can beat the worst of a full finished list
-                done.sort(key=lambda t: -t[1])
-                del done[beam_width:]
-                if float(scores.max()) < done[-1][1]:
+                # stop once no open beam can beat the worst of a full list of
+                # distinct finished skeletons
+                best = self._distinct(done, beam_width)
+                if len(best) == beam_width and float(scores.max()) < best[-1][1]:
                     break
-            if R and len(done) >= 2 * beam_width:
+            if R and len(done) >= 2 * width:
                 break
         if R and done:
             done = self._rescore(memory, prefix, [d[0] for d in done])
-        done.sort(key=lambda t: -t[1])
+        return [(v.decode(ids), sc) for ids, sc in self._distinct(done, beam_width)]
+
+    def _distinct(self, done: list[tuple[list[int], float]], n: int
+                  ) -> list[tuple[list[int], float]]:
+        """The ``n`` best finished beams, one per skeleton up to the order and
+        grouping of sums and products (:func:`~symreg.neural.vocab.skeleton_key`)."""
         out, seen = [], set()
-        for ids, sc in done:
-            if tuple(ids) not in seen:
-                seen.add(tuple(ids))
-                out.append((v.decode(ids), sc))
-        return out[:beam_width]
+        for ids, sc in sorted(done, key=lambda t: -t[1]):
+            key = skeleton_key(self.vocab.decode(ids))
+            if key not in seen:
+                seen.add(key)
+                out.append((ids, sc))
+                if len(out) == n:
+                    break
+        return out
 
     def _rescore(self, memory: torch.Tensor, prefix: list[int], bodies: list[list[int]]
                  ) -> list[tuple[list[int], float]]:
@@ -431,10 +510,13 @@ class SetTransformerSR(nn.Module):
         return {"config": self.config.to_dict(), "state": state}
 
     @classmethod
-    def from_saved(cls, saved: dict, device: str | torch.device = "cpu") -> SetTransformerSR:
-        model = cls(ModelConfig(**saved["config"]))
+    def from_saved(cls, saved: dict, device: str | torch.device = "cpu", *,
+                   config: ModelConfig | None = None, strict: bool = True) -> SetTransformerSR:
+        """A model from :meth:`state_for_saving`'s dict; with ``strict=False`` (and
+        another ``config``) parts the saved model lacks keep their initial values."""
+        model = cls(config or ModelConfig(**saved["config"]))
         state = {k: t.float() if t.is_floating_point() else t for k, t in saved["state"].items()}
         state["head.weight"] = state["tok_emb.weight"]
-        model.load_state_dict(state)
+        model.load_state_dict(state, strict=strict)
         return model.to(device).eval()
 

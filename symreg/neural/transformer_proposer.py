@@ -162,12 +162,8 @@ class TransformerProposer(Proposer):
                                       hypothesis=hyp, operators=operators)
         self._columns = columns
         self.beams_ = [(_rename(t, columns), lp) for t, lp in beams]
-        out, seen = [], set()
-        for tokens, _ in self.beams_:
-            expr = Expression(tokens, variable_names=variable_names)
-            if expr.key() not in seen:
-                seen.add(expr.key())
-                out.append(expr)
+        # the beams are distinct skeletons already (up to the order of sums and products)
+        out = [Expression(tokens, variable_names=variable_names) for tokens, _ in self.beams_]
         self.propose_time_ = time.perf_counter() - t0
         return out[:n]
 

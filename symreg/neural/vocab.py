@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from .. import operators as ops
 from ..expression import CONST, Expression, _check_prefix, is_variable, variable_index
 
-__all__ = ["BOS", "EOS", "HYP", "PAD", "SUB_CLOSE", "SUB_OPEN", "Hypothesis", "Vocabulary"]
+__all__ = ["BOS", "EOS", "HYP", "PAD", "SUB_CLOSE", "SUB_OPEN", "Hypothesis", "Vocabulary",
+           "contains_subtree", "skeleton_key"]
 
 PAD, BOS, EOS, HYP = "<pad>", "<bos>", "<eos>", "<hyp>"
 SUB_OPEN, SUB_CLOSE = "<sub>", "</sub>"
@@ -105,6 +106,32 @@ class Hypothesis:
         if any(o not in present for o in self.include) or any(o in present for o in self.exclude):
             return False
         return all(contains_subtree(tokens, s) for s in self.subtrees)
+
+
+def skeleton_key(tokens: Sequence[str]) -> str:
+    """A key equal for skeletons that differ only by the order and grouping of sums
+    and products: ``x0*(x1*x2)``, ``(x2*x0)*x1`` and ``C*x0*x1`` vs ``x0*(C*x1)``.
+
+    Chains of ``add`` (and of ``mul``) are flattened and their terms sorted, since
+    with constants as placeholders the grouping says nothing. :meth:`Expression.key`
+    sorts the two arguments of each node but keeps the grouping.
+    """
+    stack: list[tuple[str, tuple]] = []  # (key, terms of an add/mul chain or ())
+    for tok in reversed(tokens):
+        op = ops.OPERATORS.get(tok)
+        if op is None:
+            stack.append((tok, ()))
+            continue
+        args = [stack.pop() for _ in range(op.arity)]
+        if tok in ("add", "mul"):
+            terms = []
+            for key, sub in args:
+                terms.extend(sub if key.startswith(tok + "[") else (key,))
+            terms.sort()
+            stack.append((f"{tok}[{','.join(terms)}]", tuple(terms)))
+        else:
+            stack.append((f"{tok}({','.join(k for k, _ in args)})", ()))
+    return stack[0][0]
 
 
 def contains_subtree(tokens: Sequence[str], sub: Sequence[str]) -> bool:
