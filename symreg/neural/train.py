@@ -123,7 +123,8 @@ class _Stream(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else 0
-        torch.set_num_threads(1)
+        if info is not None:  # a generator process: leave the cores to training
+            torch.set_num_threads(1)
         c = self.config
         rng = np.random.default_rng([c.seed, self.start_step, worker])
         gen = EquationGenerator(c.generator)
