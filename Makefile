@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: test example bench-evaluator bench-constants bench-nguyen bench-peers \
         bench-suite-nguyen bench-suite-feynman bench-suite-feynman100 bench-suite-feynman-peers \
+        bench-transformer bench-suite-feynman-transformer \
         clean-venv
 PEERS  := $(VENV)/.peers
 
@@ -36,6 +37,13 @@ bench-constants: $(STAMP)
 
 bench-nguyen: $(STAMP)
 	$(BIN)/python benchmarks/bench_nguyen.py
+
+bench-transformer: $(STAMP)
+	$(BIN)/python benchmarks/bench_transformer.py --n 1000 --workers 2
+
+bench-suite-feynman-transformer: $(STAMP)
+	$(BIN)/symreg bench feynman --limit 30 --time 30 --methods symreg,symreg+transformer \
+		--workers 2 --out benchmarks/results/feynman30-t30-transformer
 
 # The peers of `symreg bench`: pyoperon and gplearn from wheels; rils-rols is a source build
 # that needs pybind11 and wheel installed first and then no build isolation.

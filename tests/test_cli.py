@@ -6,6 +6,8 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -315,3 +317,22 @@ def test_plots_of_an_exact_front(tmp_path):
     assert [p.name for p in paths] == [FRONT_PNG, PREDICTIONS_PNG]
     for p in paths:
         assert p.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fit_with_the_shipped_transformer_and_a_hypothesis(tmp_path, one_torch_thread):
+    """The shipped weights load, and an excluded operator never appears."""
+    from symreg.neural.transformer_proposer import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.exists():
+        pytest.fail(f"the transformer's weights are not in the package: {DEFAULT_WEIGHTS}")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, size=(200, 2))
+    path = tmp_path / "wave.csv"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": np.sin(x[:, 0]) * x[:, 1]}).to_csv(path, index=False)
+    result = runner.invoke(app, ["fit", str(path), "--target", "y", "--time", "3", "--json",
+                                 "--proposers", "transformer", "--hypothesis", "exclude=sin,cos",
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert not any("sin" in eq["equation"] or "cos" in eq["equation"]
+                   for eq in payload["equations"])
