@@ -14,11 +14,13 @@ through the generator's constant folding. That is strict otherwise: a beam that 
 the same function written differently (``x0/x1`` against ``x0*inv(x1)``, or with an
 extra constant) is a miss.
 
-For each problem four beam searches run: no hypothesis; the full correct
-hypothesis (1–2 operators that appear, 2 that do not, one subtree of ≥ 3 tokens,
-the length); exclusion only; subtree only. The timing is of
-:meth:`TransformerProposer.propose` (variable selection, encoding, beam search,
-de-duplication) with no hypothesis.
+For each problem: no hypothesis, through :meth:`TransformerProposer.propose` as a
+user gets it (the model reads 64-point subsets and their beams are pooled); then
+beam searches on all the points with the full correct hypothesis (1–2 operators
+that appear, 2 that do not, one subtree of ≥ 3 tokens, the length), the exclusion
+only and the subtree only (skipped with ``--plain-only``). The timing is of
+:meth:`TransformerProposer.propose` (variable selection, encoding, beam searches,
+pooling) with no hypothesis.
 
 Usage::
 
@@ -60,6 +62,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=None, help="torch threads for the timing")
     p.add_argument("--workers", type=int, default=1, help="processes for the accuracy figures")
     p.add_argument("--time-n", type=int, default=100, help="problems timed (alone, afterwards)")
+    p.add_argument("--plain-only", action="store_true",
+                   help="only the accuracy without a hypothesis (and the timing)")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
@@ -77,7 +81,7 @@ def full_hypothesis(rng, skeleton, operators, max_complexity) -> Hypothesis:
 
 def score_chunk(task) -> dict:
     """Accuracy and obedience figures for a slice of the problems (one process)."""
-    weights, beams, seed, lo, hi, n, points = task
+    weights, beams, seed, lo, hi, n, points, plain_only = task
     torch.set_num_threads(1)
     model, _ = load_model(weights)
     vocab = model.vocab
@@ -95,8 +99,15 @@ def score_chunk(task) -> dict:
         def hit(found) -> bool:
             return any(skeleton_key(t) == want for t, _ in found)  # noqa: B023
 
-        plain = model.beam_search(pts, k, beam_width=beams)
+        # no hypothesis: what a user gets, through the proposer (64-point subsets, pooled)
+        proposer = TransformerProposer(weights, beam_width=beams)
+        proposer.propose(s.X, s.y, n=beams, seed=lo + len(rows))
+        plain = proposer.beams_
         out["plain"] += hit(plain)
+        if plain_only:
+            rows.append({"truth": " ".join(s.skeleton), "n_vars": k, "plain_hit": hit(plain),
+                         "top": " ".join(plain[0][0]) if plain else ""})
+            continue
         hyp = full_hypothesis(rng, s.skeleton, vocab.operators, vocab.max_complexity)
         full = model.beam_search(pts, k, beam_width=beams, hypothesis=hyp)
         out["full"] += hit(full)
@@ -125,7 +136,8 @@ def main(argv=None) -> dict:
     _, card = load_model(args.weights)
     t0 = time.monotonic()
     chunks = np.linspace(0, args.n, args.workers + 1).astype(int)
-    tasks = [(args.weights, args.beams, args.seed, int(lo), int(hi), args.n, args.points)
+    tasks = [(args.weights, args.beams, args.seed, int(lo), int(hi), args.n, args.points,
+              args.plain_only)
              for lo, hi in zip(chunks[:-1], chunks[1:])]
     if args.workers > 1:
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
@@ -146,18 +158,19 @@ def main(argv=None) -> dict:
         times.append(time.perf_counter() - t)
     n = len(rows)
     by_vars = {k: [r["plain_hit"] for r in rows if r["n_vars"] == k] for k in (1, 2, 3)}
+    rate = (lambda k, d=n: None if args.plain_only else total[k] / max(1, d))  # noqa: E731
     res = {
         "machine": machine_info(__file__, argv, None),
         "card": {k: card.get(k) for k in ("steps", "samples_seen", "train_seconds", "parameters")},
         "n_problems": n, "beams": args.beams, "score_seconds": score_seconds,
         "top_beams_rate": total["plain"] / n,
         "top_beams_rate_by_vars": {k: (sum(v) / len(v) if v else None) for k, v in by_vars.items()},
-        "with_full_hypothesis_rate": total["full"] / n,
-        "with_exclusion_rate": total["exclude_only"] / n,
-        "with_subtree_rate": total["subtree_only"] / max(1, total["sub_problems"]),
+        "with_full_hypothesis_rate": rate("full"),
+        "with_exclusion_rate": rate("exclude_only"),
+        "with_subtree_rate": rate("subtree_only", total["sub_problems"]),
         "subtree_problems": total["sub_problems"],
-        "excluded_operator_in_beams": total["excluded_seen"],
-        "required_subtree_share": total["sub_beams"] / max(1, total["sub_total"]),
+        "excluded_operator_in_beams": None if args.plain_only else total["excluded_seen"],
+        "required_subtree_share": rate("sub_beams", total["sub_total"]),
         "timed_problems": len(times),
         "propose_seconds_median": statistics.median(times),
         "propose_seconds_p90": float(np.quantile(times, 0.9)),
@@ -168,6 +181,17 @@ def main(argv=None) -> dict:
 
 
 def format_report(r: dict) -> str:
+    if r["with_full_hypothesis_rate"] is None:  # --plain-only
+        return "\n".join(machine_lines(r["machine"]) + [
+            f"weights  : {r['card']}",
+            f"problems : {r['n_problems']} fresh (1-3 variables, <= 6 operators), {r['beams']} beams",
+            f"correct skeleton among beams, no hypothesis      : {r['top_beams_rate']:.1%}  "
+            "(target >= 50%)",
+            "  by variables: " + ", ".join(f"{k}: {v:.1%}" for k, v in
+                                           r["top_beams_rate_by_vars"].items() if v is not None),
+            f"propose {r['beams']} for 200 points ({r['timed_problems']} problems, alone): median "
+            f"{r['propose_seconds_median']:.3f} s, p90 {r['propose_seconds_p90']:.3f} s, "
+            f"max {r['propose_seconds_max']:.3f} s  (target <= 1 s)"])
     return "\n".join(machine_lines(r["machine"]) + [
         f"weights  : {r['card']}",
         f"problems : {r['n_problems']} fresh (1-3 variables, <= 6 operators), {r['beams']} beams",

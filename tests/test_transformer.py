@@ -48,6 +48,7 @@ from symreg.neural.vocab import (
     Hypothesis,
     Vocabulary,
     contains_subtree,
+    skeleton_key,
 )
 from symreg.regressor import SymbolicRegressor
 
@@ -822,3 +823,28 @@ def test_sigterm_checkpoints_and_stops(tmp_path, one_torch_thread):
     state = torch.load(tmp_path / "run" / "ckpt.pt", map_location="cpu", weights_only=False)
     assert state["step"] > 0
     assert signal.getsignal(signal.SIGTERM) is not train.__globals__["_raise_interrupt"]
+
+
+def test_proposer_pools_subsets_of_the_training_size(trained, monkeypatch):
+    X, y = _data(n=300, k=2, seed=4)
+    prop = TransformerProposer(weights=trained[2], beam_width=8)
+    model = load_model(trained[2])[0]
+    calls = []
+    original = type(model).beam_search
+
+    def counting(self, points, *args, **kwargs):
+        calls.append(points.shape[1])
+        return original(self, points, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "beam_search", counting)
+    out = prop.propose(X, y, n=8, seed=0)
+    # the tiny model was trained on 32 points: three 32-point subsets, pooled
+    assert calls == [32, 32, 32]
+    assert 0 < len(out) <= 8
+    keys = [skeleton_key(list(t)) for t, _ in prop.beams_]
+    assert len(keys) == len(set(keys))
+    scores = [lp for _, lp in prop.beams_]
+    assert scores == sorted(scores, reverse=True)
+    calls.clear()
+    TransformerProposer(weights=trained[2], beam_width=8, n_points=500).propose(X, y, n=8)
+    assert calls == [300]  # fewer rows than n_points: one pass over all of them

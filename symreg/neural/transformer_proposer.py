@@ -21,7 +21,7 @@ import torch
 from ..expression import Expression, is_variable, variable_index
 from .proposer import Proposer
 from .transformer import SetTransformerSR, encode_points
-from .vocab import Hypothesis, contains_subtree
+from .vocab import Hypothesis, contains_subtree, skeleton_key
 
 __all__ = ["DEFAULT_WEIGHTS", "BeamPrior", "TransformerProposer", "load_model", "select_variables"]
 
@@ -103,8 +103,13 @@ class TransformerProposer(Proposer):
     hypothesis : dict or Hypothesis, optional
         ``{"include": [...], "exclude": [...], "subtrees": [...], "complexity": k}``;
         conditions the model, and excluded operators never appear.
-    n_points : int, default=200
-        Rows shown to the model (a random subset when there are more).
+    n_points : int, optional
+        Rows the model reads at a time; default the number it was trained on
+        (64 for the shipped weights), with which it is most accurate.
+    n_subsets : int, default=3
+        With more rows than ``n_points``, the model reads this many random
+        subsets (disjoint while rows last) and their beams are pooled: a
+        skeleton's score is the log of its summed probability over the subsets.
     device : str, default="cpu"
     """
 
@@ -113,12 +118,13 @@ class TransformerProposer(Proposer):
     quick = True
 
     def __init__(self, weights: str | Path | None = None, beam_width: int = 32,
-                 hypothesis: dict | Hypothesis | None = None, n_points: int = 200,
-                 device: str = "cpu"):
+                 hypothesis: dict | Hypothesis | None = None, n_points: int | None = None,
+                 n_subsets: int = 3, device: str = "cpu"):
         self.weights = weights
         self.beam_width = beam_width
         self.hypothesis = hypothesis
         self.n_points = n_points
+        self.n_subsets = n_subsets
         self.device = device
         self.beams_: list[tuple[list[str], float]] = []
         self._memory: torch.Tensor | None = None
@@ -135,14 +141,20 @@ class TransformerProposer(Proposer):
                 seed: int = 0, operators: Sequence[str] | None = None,
                 variable_names: Sequence[str] | None = None) -> list[Expression]:
         t0 = time.perf_counter()
-        model = self.model
+        model, card = load_model(self.weights)
+        model = model.to(self.device)
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         rng = np.random.default_rng(seed)
-        if X.shape[0] > self.n_points:
-            rows = np.sort(rng.choice(X.shape[0], self.n_points, replace=False))
-            X, y = X[rows], y[rows]
-        columns = select_variables(X, y, model.config.max_vars, seed)
+        size = self.n_points or int(card.get("generator", {}).get("n_points", 64))
+        order = rng.permutation(X.shape[0])
+        n_sets = 1 if X.shape[0] <= size else max(1, int(self.n_subsets))
+        # disjoint subsets while the rows last, then overlapping ones
+        subsets = [np.sort(np.resize(order, (k + 1) * size)[k * size:(k + 1) * size])
+                   for k in range(n_sets)] if X.shape[0] > size else [np.arange(X.shape[0])]
+        # columns are chosen on many rows (mutual information is noisy on few)
+        pick = np.sort(order[:1000]) if X.shape[0] > 1000 else slice(None)
+        columns = select_variables(X[pick], y[pick], model.config.max_vars, seed)
         hyp = Hypothesis.from_dict(self.hypothesis, variable_names)
         # the hypothesis speaks of the data's columns; the model of its own x0..x{k-1}
         back = {c: i for i, c in enumerate(columns)}
@@ -152,14 +164,23 @@ class TransformerProposer(Proposer):
             hyp = Hypothesis(hyp.include, hyp.exclude,
                              tuple(tuple(f"x{back[variable_index(t)]}" if is_variable(t) else t
                                          for t in s) for s in hyp.subtrees), hyp.complexity)
+        pooled: dict[str, tuple[list[str], float]] = {}
         with torch.inference_mode():
-            points = encode_points(X[:, columns], y, model.config.max_vars).to(self.device)
-            self._memory = model.encode(points)
+            for k, rows in enumerate(subsets):
+                points = encode_points(X[rows][:, columns], y[rows],
+                                       model.config.max_vars).to(self.device)
+                if k == 0:
+                    self._memory = model.encode(points)
+                found = model.beam_search(points, len(columns), beam_width=max(n, self.beam_width),
+                                          hypothesis=hyp, operators=operators)
+                for tokens, lp in found:
+                    key = skeleton_key(tokens)
+                    old = pooled.get(key)
+                    pooled[key] = (tokens, lp if old is None else float(np.logaddexp(old[1], lp)))
             self._prefix_ids = model.vocab.hypothesis_ids(hyp) + [model.vocab.bos_id]
             self._allowed = model._allowed(len(columns), hyp, operators)
             self._cache = {}
-            beams = model.beam_search(points, len(columns), beam_width=max(n, self.beam_width),
-                                      hypothesis=hyp, operators=operators)
+        beams = sorted(pooled.values(), key=lambda t: -t[1])[:max(n, self.beam_width)]
         self._columns = columns
         self.beams_ = [(_rename(t, columns), lp) for t, lp in beams]
         # the beams are distinct skeletons already (up to the order of sums and products)
