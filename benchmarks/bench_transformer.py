@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
         times.append(time.perf_counter() - t)
     n = len(rows)
     by_vars = {k: [r["plain_hit"] for r in rows if r["n_vars"] == k] for k in (1, 2, 3)}
-    rate = (lambda k, d=n: None if args.plain_only else total[k] / max(1, d))  # noqa: E731
+    rate = (lambda k, d=n: None if args.plain_only else total[k] / max(1, d))
     res = {
         "machine": machine_info(__file__, argv, None),
         "card": {k: card.get(k) for k in ("steps", "samples_seen", "train_seconds", "parameters")},

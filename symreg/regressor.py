@@ -218,7 +218,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
     def _make_proposers(self) -> list:
         """The proposer objects of ``self.proposers``; ValueError for an unknown name."""
-        from .neural import PROPOSERS, get_proposer
+        from .neural import get_proposer
         from .neural.proposer import Proposer
 
         if self.proposers is None:

@@ -55,11 +55,11 @@ def train(
     from symreg.neural.transformer import ModelConfig
     from symreg.neural.vocab import Vocabulary
 
-    sizes = {"tiny": dict(d_model=64, n_heads=4, enc_layers=1, dec_layers=2, n_inducing=16,
-                          n_latents=8),
-             "small": dict(d_model=128, n_heads=4, enc_layers=2, dec_layers=4),
-             "medium": dict(d_model=192, n_heads=6, enc_layers=2, dec_layers=4),
-             "base": dict(d_model=256, n_heads=8, enc_layers=3, dec_layers=6)}
+    sizes = {"tiny": {"d_model": 64, "n_heads": 4, "enc_layers": 1, "dec_layers": 2,
+                      "n_inducing": 16, "n_latents": 8},
+             "small": {"d_model": 128, "n_heads": 4, "enc_layers": 2, "dec_layers": 4},
+             "medium": {"d_model": 192, "n_heads": 6, "enc_layers": 2, "dec_layers": 4},
+             "base": {"d_model": 256, "n_heads": 8, "enc_layers": 3, "dec_layers": 6}}
     if size not in sizes:
         _fail(f"--size must be one of {', '.join(sizes)}, got {size!r}")
     if Path(out).exists() and not Path(out).is_dir():

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..expression import Expression
 from .generator import EquationGenerator, GeneratorConfig, Sample, random_hypothesis, unique_samples
 from .transformer import ModelConfig, SetTransformerSR, encode_points
 from .vocab import Hypothesis, Vocabulary, skeleton_key
@@ -348,10 +347,10 @@ def model_card(card: dict, filename: str, size: int) -> str:
     lines = [
         f"# Model card: `{filename}`",
         "",
-        "A set-transformer encoder over (x, y) points and a transformer decoder over skeleton "
+        ("A set-transformer encoder over (x, y) points and a transformer decoder over skeleton "
         "tokens, conditioned on optional hypotheses (symreg/neural/transformer.py). Trained by "
         "symreg's own pipeline on equations generated on the fly (symreg/neural/generator.py); "
-        "no external data.",
+        "no external data."),
         "",
         "| fact | value |",
         "|---|---|",
@@ -359,26 +358,26 @@ def model_card(card: dict, filename: str, size: int) -> str:
         f"| parameters | {card.get('parameters', 0):,} |",
         f"| command | `{card.get('command') or 'symreg.neural.train.train(...)'}` |",
         f"| optimiser steps | {card.get('steps', 0):,} |",
-        f"| equations seen | {card.get('samples_seen', 0):,} (never repeated: generated on the fly) |",
+        f"| equations seen | {card.get('samples_seen', 0):,} (generated on the fly in this run) |",
         f"| training data seed | {card.get('data_seed')} |",
         f"| validation seed | {card.get('val_seed')} |",
         f"| training time | {card.get('train_seconds', 0) / 3600:.2f} h |",
-        f"| hardware | {hw.get('gpu') or hw.get('cpu') or '?'} ({hw.get('device', '?')}), "
-        f"torch {hw.get('torch', '?')} |",
+        (f"| hardware | {hw.get('gpu') or hw.get('cpu') or '?'} ({hw.get('device', '?')}), "
+        f"torch {hw.get('torch', '?')} |"),
         f"| date | {card.get('date', '?')} |",
         f"| variables | {g.get('min_vars')}–{g.get('max_vars')} (weights {g.get('var_weights')}) |",
         f"| operators per equation | {g.get('min_ops')}–{g.get('max_ops')} before constants |",
         f"| points per equation | {g.get('n_points')} |",
         "",
-        "Validation at the last logged step (problems from the validation seed; teacher-forced "
-        "loss per token, greedy top-1 skeleton match by canonical key):",
+        ("Validation at the last logged step (problems from the validation seed; teacher-forced "
+        "loss per token, greedy top-1 skeleton match by canonical key):"),
         "",
         "```",
         json.dumps(metrics),
         "```",
         "",
-        "Benchmark figures (1,000 fresh problems, beams, hypotheses, timing) are in "
-        "BENCHMARKS.md, measured with benchmarks/bench_transformer.py.",
+        ("Benchmark figures (1,000 fresh problems, beams, hypotheses, timing) are in "
+        "BENCHMARKS.md, measured with benchmarks/bench_transformer.py."),
         "",
     ]
     return "\n".join(lines)

@@ -92,7 +92,7 @@ class Hypothesis:
         if unknown:
             raise ValueError(f"unknown hypothesis keys {sorted(unknown)}; "
                              "allowed: include, exclude, subtrees, complexity")
-        as_list = lambda v: [v] if isinstance(v, str) else list(v or ())  # noqa: E731
+        as_list = lambda v: [v] if isinstance(v, str) else list(v or ())
         return cls.make(as_list(data.get("include")), as_list(data.get("exclude")),
                         as_list(data.get("subtrees")), data.get("complexity"), variable_names)
 

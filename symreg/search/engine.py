@@ -40,12 +40,12 @@ from ..evaluate import evaluate_batch
 from ..expression import CONST, Expression
 from ..generate import random_expression
 from ..pareto import HallOfFame
+from ..simplify import fold_constants, simplify, snap_constants
 from .enumerate import enumerate_expressions
 from .exchange import Exchange
 from .layered import layered_evaluate
 from .mcts import StructureMCTS, StructurePrior, mine_subtrees, reward
 from .mutations import MutationContext, crossover, mutate
-from ..simplify import fold_constants, simplify, snap_constants
 from .structure import structure_candidates
 from .transforms import transformed_candidates
 
