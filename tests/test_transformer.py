@@ -789,6 +789,24 @@ def test_beams_are_distinct_skeletons():
     beams = model.beam_search(encode_points(X, y, 3), 3, beam_width=16)
     keys = [skeleton_key(t) for t, _ in beams]
     assert len(keys) == len(set(keys))
+    assert len(beams) == 16
+
+
+def test_beam_search_keeps_twice_the_width_open(monkeypatch):
+    """A bug once reused the width's name for the padded sequence length, so after
+    the first step only a few beams stayed open."""
+    model = _untrained()
+    X, y = _data(n=50, k=3, seed=3)
+    sizes = []
+    decode = model.decode
+
+    def counting(memory, ids):
+        sizes.append(ids.shape[0])
+        return decode(memory, ids)
+
+    monkeypatch.setattr(model, "decode", counting)
+    model.beam_search(encode_points(X, y, 3), 3, beam_width=16, max_len=12)
+    assert max(sizes) == 32
 
 
 def test_summary_statistics_read_a_power_law():
