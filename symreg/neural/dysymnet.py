@@ -183,6 +183,12 @@ class DySymNetConfig:
         architecture has a reward.
     fit_restarts, fit_iter : int
         ``n_restarts`` and ``max_iter`` of the constant refit.
+    drop_top, drop_rounds : int
+        After each step, the ``drop_top`` best formulas lose the terms the data
+        do not need, one per round for at most ``drop_rounds`` rounds
+        (:func:`symreg.reduce.drop_terms`); so do the final ``drop_top``. Only
+        formulas whose MSE is at most ``drop_below`` times var(y) are tried.
+    drop_below : float
     fit_chunk : int
         Formulas per :func:`~symreg.constants.fit_constants` call (the budget is
         checked between calls).
@@ -190,7 +196,8 @@ class DySymNetConfig:
         Controller steps at most; with it (and a generous budget) a run is
         deterministic.
     stop_when_exact : bool
-        End the search once a formula fits to round-off.
+        End the search once a formula fits to round-off (relative RMS error
+        1e-12).
     simplify_top : int
         At the end, this many of the best formulas go through sympy's simplify
         (when at least a second of the budget is left).
@@ -228,6 +235,9 @@ class DySymNetConfig:
     fit_restarts: int = 1
     fit_iter: int = 30
     fit_chunk: int = 8
+    drop_top: int = 2
+    drop_rounds: int = 4
+    drop_below: float = 1e-6
     max_steps: int | None = None
     stop_when_exact: bool = True
     simplify_top: int = 3
@@ -720,8 +730,12 @@ class DySymNetProposer(Proposer):
 
     # -- one controller step ---------------------------------------------------------
     def _step(self, counts: np.ndarray, data: dict, gen: torch.Generator, rng_seed: int,
-              deadline: float, fit_reserve: float) -> tuple[np.ndarray, list, dict]:
+              deadline: float, fit_reserve: float, best_loss: float = math.inf
+              ) -> tuple[np.ndarray, list, dict]:
         """Train, read off and refit one batch of architectures.
+
+        ``best_loss`` is the best loss found before this step: only formulas that
+        beat it go through :meth:`_drop_terms`.
 
         Returns the reward of each architecture, the fitted candidates
         ``[(expr, loss)]`` and timings.
@@ -746,6 +760,7 @@ class DySymNetProposer(Proposer):
             # the clean-up costs about one more refit: only when that fits
             if time.perf_counter() + (time.perf_counter() - t1) < deadline:
                 fitted += self._clean_up(fitted, data, rng_seed, deadline)
+            fitted += self._drop_terms(fitted, data, rng_seed, deadline, below=best_loss)
         t2 = time.perf_counter()
         return rewards, fitted, {"train_s": t1 - t0, "fit_s": t2 - t1}
 
@@ -787,6 +802,44 @@ class DySymNetProposer(Proposer):
             if np.isfinite(l) and l <= max(l0 * (1 + 1e-6), data["exact"]):
                 out.append((e, float(l)))
         return out
+
+    def _drop_terms(self, fitted: list[tuple[Expression, float]], data: dict, seed: int,
+                    deadline: float, below: float = math.inf) -> list[tuple[Expression, float]]:
+        """The ``drop_top`` best of ``fitted`` whose loss is below ``below``, with the
+        terms the data do not need removed (:func:`symreg.reduce.drop_terms`).
+
+        A network's skip connections leave terms beside the law that nearly cancel
+        on the data (``-0.04*x + 0.12*sin(0.34*x)`` on [0, 1]); neither is small,
+        so :meth:`_clean_up` keeps them, and with them the formula is not the law.
+        Each removal round refits every variant, so only new bests that fit
+        almost exactly (MSE at most ``drop_below`` times var(y)) pay for it: a
+        formula that holds the law beside cancelling terms fits that well.
+        """
+        from ..reduce import drop_terms
+
+        cfg = self.config
+        if cfg.drop_top <= 0 or not fitted or time.perf_counter() > deadline:
+            return []
+        limit = min(below, cfg.drop_below * data["y_var"])
+        top = sorted(((e, l) for e, l in fitted if l < limit),
+                     key=lambda el: (max(el[1], data["exact"]), el[0].complexity))
+        chosen: list[tuple[Expression, float]] = []
+        seen: set[str] = set()
+        for e, loss in top:
+            if len(chosen) >= cfg.drop_top:
+                break
+            key = e.key()
+            if key not in seen:
+                seen.add(key)
+                chosen.append((e, loss))
+        if not chosen:
+            return []
+        reduced = drop_terms([e for e, _ in chosen], [l for _, l in chosen], data["X"],
+                             data["y"], rounds=cfg.drop_rounds, floor=data["exact"],
+                             operators=data["fold_ops"], max_points=cfg.max_points,
+                             n_restarts=cfg.fit_restarts, max_iter=cfg.fit_iter,
+                             device=self.device, seed=seed, deadline=deadline)
+        return [(r, l) for (r, l), (e, _) in zip(reduced, chosen) if r is not e]
 
     def _read_off(self, net: BatchedSymbolicNetwork, data: dict
                   ) -> tuple[list[Expression], list[int]]:
@@ -904,8 +957,9 @@ class DySymNetProposer(Proposer):
                 counts, depth, logp, ent = controller.sample(n_sampled, gen)
                 if n_elite:
                     counts = np.concatenate([counts, np.stack([c for _, c in elite[:n_elite]])])
+                best = min((v[0] for v in hall.values()), default=math.inf)
                 rewards, fitted, times = self._step(counts, data, gen, seed + step, deadline,
-                                                    fit_reserve)
+                                                    fit_reserve, best_loss=best)
                 # the best architectures so far (by the best reward any of their runs had)
                 for r, c in zip(rewards.tolist(), counts):
                     same = [i for i, (_, e) in enumerate(elite) if np.array_equal(e, c)]
@@ -937,19 +991,29 @@ class DySymNetProposer(Proposer):
                 self.history_.append({"step": step, "depth": depth.tolist(),
                                       "rewards": rewards.tolist(), "best_mse": best, **times})
                 step += 1
-                if cfg.stop_when_exact and best <= data["exact"]:
+                if cfg.stop_when_exact and best <= data["stop"]:
                     break
         except KeyboardInterrupt:  # Ctrl-C: the best so far
             pass
 
         ranked = sorted(hall.values(), key=lambda v: (max(v[0], data["exact"]), v[1]))
-        out = [e for _, _, e in ranked[:n]]
-        return self._finish(out, data, deadline)
+        return self._finish([(e, loss) for loss, _, e in ranked[:n]], data, seed, deadline)
 
-    def _finish(self, exprs: list[Expression], data: dict, deadline: float) -> list[Expression]:
-        """The best few simplified with sympy, while the budget allows; names set."""
+    def _finish(self, ranked: list[tuple[Expression, float]], data: dict, seed: int,
+                deadline: float) -> list[Expression]:
+        """The best few without the terms the data do not need and simplified with
+        sympy, while the budget allows; names set."""
         cfg = self.config
-        out = list(exprs)
+        # the search stops at the first exact formula, before its terms were tried
+        reduced = self._drop_terms(ranked[:cfg.drop_top], data, seed, deadline)
+        if reduced:
+            n = len(ranked)
+            pool: dict[str, tuple[Expression, float]] = {}
+            for e, loss in reduced + ranked:
+                pool.setdefault(e.key(), (e, loss))
+            ranked = sorted(pool.values(),
+                            key=lambda el: (max(el[1], data["exact"]), el[0].complexity))[:n]
+        out = [e for e, _ in ranked]
         if cfg.simplify_top > 0 and deadline - time.perf_counter() > 1.0:
             from ..simplify import simplify
 
@@ -1013,6 +1077,12 @@ class DySymNetProposer(Proposer):
             "yt": torch.as_tensor((y[idx] - y_mean) / y_std, dtype=dt, device=dev),
             # an MSE this small is a fit to round-off (as the search's exactness test)
             "exact": 1e-16 * max(float(np.var(y)), 1e-300),
+            "y_var": float(np.var(y)),
+            # the search stops only at a fit to round-off proper (relative RMS error
+            # 1e-12): on a few points, a formula of many constants can reach the
+            # looser test above without being the law (-0.12x² - 0.37x
+            # - 3.5cos³(0.34x + 0.53) + 2.3 is sin x on 20 points of [-1, 1])
+            "stop": 1e-24 * max(float(np.var(y)), 1e-300),
             "max_constants": max(2, X.shape[0] // 2),
         }
 
