@@ -76,6 +76,16 @@ class HallOfFame:
                 improved += 1
         return improved
 
+    def replace(self, expr: Expression, loss: float) -> None:
+        """Put ``expr`` at its complexity even when its loss is a little higher
+        than the entry's there: for a snapped version of that entry, whose loss
+        the caller has judged acceptable (a nice constant raises the loss of a fit
+        to noisy data a little, and is still the better formula)."""
+        loss = float(loss)
+        c = expr.complexity
+        if np.isfinite(loss) and c <= self.maxsize:
+            self._best[c] = Candidate(expr, loss, c)
+
     def candidates(self) -> list[Candidate]:
         """All entries, by complexity."""
         return [self._best[c] for c in sorted(self._best)]

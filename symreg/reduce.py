@@ -12,11 +12,13 @@ is a candidate for removal (so the terms inside a unary function's argument
 are, too); all the variants of a round are refitted in one batched
 :func:`~symreg.constants.fit_constants` call, and the best acceptable one
 becomes the next round's formula. A removal is acceptable when the refitted
-loss stays within the AIC allowance for the ``k`` constants it removes, a factor
-``exp(2k/n)`` on ``n`` points (as :func:`~symreg.simplify.snap_constants`), or
-reaches round-off. On noiseless data a removed term that the law needs raises
-the loss by orders of magnitude; on noisy data a spurious one changes it by
-about the noise's share, which the allowance absorbs.
+loss stays within the BIC allowance for the ``k`` constants it removes, a factor
+``exp(k·ln(n)/n)`` on ``n`` points, or reaches round-off. On noiseless data a
+removed term that the law needs raises the loss by orders of magnitude; on
+noisy data a spurious term lowers it by about ``t²/n``, ``t`` being its
+coefficient over its standard error. The BIC drops a spurious term unless
+``t² > ln n`` (|t| > 2.6 on 1,000 points); the AIC's ``t² > 2`` would keep one
+in six of them, and finding the law, not the best predictor, is the aim.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def drop_terms(exprs: Sequence[Expression], losses: Sequence[float], X, y, *,
         for i, e, loss in zip(owner, fitted, np.asarray(fit_losses, dtype=np.float64).tolist()):
             base_expr, base_loss = current[i]
             removed = max(base_expr.n_constants - e.n_constants, 0)
-            bound = max(base_loss * math.exp(2.0 * removed / n), floor)
+            bound = max(base_loss * math.exp(removed * math.log(n) / n), floor)
             if not (math.isfinite(loss) and loss <= bound):
                 continue
             # the smallest acceptable loss wins (round-off counts as equal), then

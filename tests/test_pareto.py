@@ -150,3 +150,13 @@ def test_select_model_bic_by_hand():
     assert select_model(losses, comp, "best", n_samples=n) == 2
     # with many points a real improvement pays for its nodes
     assert select_model(losses, comp, "bic", n_samples=100_000) == 2
+
+
+def test_replace_puts_a_slightly_worse_formula_at_its_complexity():
+    hof = HallOfFame(maxsize=20)
+    hof.update([E("0.1591*x0")], [1.0e-4])
+    hof.replace(E("0.15915*x0"), 1.01e-4)
+    [cand] = hof.candidates()
+    assert cand.expr.constants[0] == 0.15915 and cand.loss == 1.01e-4
+    hof.replace(E("2.0*x0"), float("nan"))   # non-finite: ignored
+    assert hof.candidates()[0].expr.constants[0] == 0.15915

@@ -40,6 +40,7 @@ from ..evaluate import evaluate_batch
 from ..expression import CONST, Expression
 from ..generate import random_expression
 from ..pareto import HallOfFame
+from ..reduce import drop_terms
 from ..simplify import fold_constants, simplify, snap_constants
 from .enumerate import enumerate_expressions
 from .exchange import Exchange
@@ -151,6 +152,10 @@ class _Search:
         mean = np.average(self.y, weights=wts)
         self.var_y = float(np.average((self.y - mean) ** 2, weights=wts)) or 1.0
         self.hof = HallOfFame(config.maxsize, loss_floor=config.exact_nmse * self.var_y)
+        # the mean heads the front, as in PySR: model selection scores the
+        # simplest formula by how much it improves on the mean
+        self.hof.update([Expression([CONST], [float(mean)])],
+                        [float(np.average((self.y - mean) ** 2, weights=wts))])
         self.ctx = MutationContext(self.X.shape[1], tuple(config.operators), config.maxsize)
         n = self.X.shape[0]
         if n > config.search_rows:
@@ -416,15 +421,22 @@ class _Search:
 
     def _polish_phase(self) -> None:
         end = self.budget.start + self.cfg.time_budget
+        if not self._exact():
+            self._drop_terms(end)
         # snapping is cheap and decides exactness: it goes first
         for cand in self.hof.front():
             if time.perf_counter() > end - 0.05:
                 return
-            if cand.expr.n_constants:
+            # (the mean alone stays as it is: √2 is no better a mean than 1.41547)
+            if cand.expr.n_constants and cand.expr.n_variables:
                 snapped, loss = snap_constants(cand.expr, self.X, self.y, cand.loss,
                                                sample_weight=self.w, device=self.cfg.device)
                 if snapped is not cand.expr:
-                    self.hof.update([fold_constants(snapped)], [loss])
+                    snapped = fold_constants(snapped)
+                    if snapped.complexity == cand.complexity:
+                        self.hof.replace(snapped, loss)   # within the allowance
+                    else:
+                        self.hof.update([snapped], [loss])
         # sympy is slow: it gets what is left, at most 10 % of the budget, the
         # most accurate formulas (the likely choices) first
         front = sorted((c for c in self.hof.front() if len(c.expr) > 3), key=lambda c: c.loss)
@@ -441,6 +453,35 @@ class _Search:
             fitted, losses = fit_constants(simplified, self.X, self.y, self.w, n_restarts=0,
                                            device=self.cfg.device)
             self.hof.update(fitted, losses)
+
+    def _drop_terms(self, end: float) -> None:
+        """The most accurate formulas without the terms the data do not need.
+
+        Every fitted formula carries the offset of linear scaling, and on noisy
+        data its value stays a little off zero (``0.159·x₁x₂ + 0.0009``), as do
+        small spurious terms: each lowers the loss by about the noise's share. The
+        formula without them (then snapped) is often the law. Backward
+        elimination (:func:`symreg.reduce.drop_terms`) tries that on the four
+        simplest front members within 1.5 times the best loss, within half of
+        the polish reserve.
+        """
+        front = self.hof.front()
+        if not front:
+            return
+        # the candidates of model selection (within 1.5 x the best loss), simplest
+        # first: the law with a stray term sits just above it, not among the
+        # many-term fits that are a hair more accurate
+        best = min(self.hof.effective(c.loss) for c in front)
+        cands = sorted((c for c in front if self.hof.effective(c.loss) <= 1.5 * best),
+                       key=lambda c: c.complexity)[:4]
+        deadline = min(end - 0.05, time.perf_counter() + 0.5 * self._reserve())
+        reduced = drop_terms([c.expr for c in cands], [c.loss for c in cands], self.X, self.y,
+                             sample_weight=self.w, rounds=3, floor=self.hof.loss_floor,
+                             operators=self.cfg.operators, device=self.cfg.device,
+                             seed=int(self.rng.integers(1 << 31)), deadline=deadline)
+        new = [(e, loss) for (e, loss), c in zip(reduced, cands) if e is not c.expr]
+        if new:
+            self.hof.update([e for e, _ in new], [loss for _, loss in new])
 
     # -- evolution steps -----------------------------------------------------------
     def _fitness(self, nmse: np.ndarray, exprs: list[Expression]) -> np.ndarray:
