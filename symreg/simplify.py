@@ -707,17 +707,27 @@ def simplify(expr: Expression, timeout: float = 1.0, *, X=None,
 
 # plain fractions first, then fractions of the irrational factors of physics constants
 _NICE_FACTORS = (1.0,) + tuple(value for value, _ in NICE_FACTORS)
+# the fractions p/q each irrational factor takes: (largest |p|, largest q); see nice_values
+_FACTOR_FRACTIONS = {factor: ((8, 4) if i < 3 else (2, 2))
+                     for i, factor in enumerate(_NICE_FACTORS[1:])}
 
 
 def nice_values(c: float, max_denominator: int = 12, max_rel_change: float = 0.05
                 ) -> list[float]:
     """"Nice" values near ``c``, nicest first.
 
-    Candidates: 0 (when |c| <= 0.01), and for each q = 1..max_denominator the
-    nearest fraction p/q in lowest terms times each of 1, π, π², 1/π, √π,
-    1/√π, √2, √(2π) and 1/√(2π). Only values within ``max_rel_change``
-    (relative) of ``c`` are kept, and ``c`` itself is never returned.
-    Ordered by denominator, then by factor in that order.
+    Candidates: 0 (when |c| <= 0.01), for each q = 1..max_denominator the
+    nearest fraction p/q in lowest terms, for q = 1..4 the nearest p/q with
+    |p| <= 8 times π, π² and 1/π, and for q = 1, 2 the nearest p/q with
+    |p| <= 2 times √π, 1/√π, √2, √(2π) and 1/√(2π). Only values within
+    ``max_rel_change`` (relative) of ``c`` are kept, and ``c`` itself is never
+    returned. Ordered by denominator, then by factor in that order.
+
+    The irrational factors take only small fractions because with all of them
+    the candidates are so dense that one lies within any noisy constant's
+    error: 1.0004 would become 22/(7π) and 0.9974 5/(2√(2π)), which no law
+    holds. The constants of physics formulas (1/(4π), 4π/3, 8π, 1/√(2π)) are
+    small fractions of these factors.
     """
     c = float(c)
     if not math.isfinite(c):
@@ -730,8 +740,13 @@ def nice_values(c: float, max_denominator: int = 12, max_rel_change: float = 0.0
         seen.add(0.0)
     for q in range(1, max_denominator + 1):
         for factor in _NICE_FACTORS:
+            max_p, max_q = _FACTOR_FRACTIONS.get(factor, (None, max_denominator))
+            if q > max_q:
+                continue
             p = round(c * q / factor)
             if p == 0 or math.gcd(int(p), q) != 1:
+                continue
+            if max_p is not None and abs(p) > max_p:
                 continue
             v = (p / q) * factor if factor != 1.0 else p / q
             if v in seen or abs(v - c) > radius:
@@ -752,10 +767,12 @@ def snap_constants(expr: Expression, X, y, loss: float | None = None, rel_tol: f
     within 5%). A set of k snaps is acceptable when the loss on (X, y) stays
     at most ``(1 + rel_tol)`` times the loss of ``expr`` or below ``floor``
     (default ``1e-18 * mean(y**2)`` for the MSE: a relative RMS error of
-    1e-9). The default ``rel_tol=None`` is the AIC allowance for removing k
-    free constants from a fit to n points, a factor ``exp(2k/n)``: on noisy
-    data the true value of a constant is typically within it, while on
-    noiseless data a wrong snap raises the loss by orders of magnitude. Each
+    1e-9). The default ``rel_tol=None`` is the BIC allowance for removing k
+    free constants from a fit to n points, a factor ``exp(k·ln(n)/n)`` (as
+    :func:`symreg.reduce.drop_terms`): on noisy data the true value of a
+    constant is within it unless it is more than about √(ln n) standard errors
+    from the fit, while on noiseless data a wrong snap raises the loss by
+    orders of magnitude. Each
     constant takes its nicest acceptable value; then the snaps are combined
     in order of their own losses, and the largest combination that is still
     acceptable is kept.
@@ -817,7 +834,7 @@ def snap_constants(expr: Expression, X, y, loss: float | None = None, rel_tol: f
     n = max(int(y.shape[0]), 1)
 
     def bound(k: int) -> float:
-        factor = math.exp(2.0 * k / n) if rel_tol is None else 1.0 + rel_tol
+        factor = math.exp(k * math.log(n) / n) if rel_tol is None else 1.0 + rel_tol
         return max(ref * factor, floor)
 
     chosen: dict[int, tuple[float, float]] = {}   # constant -> (value, loss)

@@ -240,6 +240,18 @@ def test_nice_values():
     assert nice_values(float("nan")) == []
 
 
+def test_nice_values_take_only_small_fractions_of_the_irrational_factors():
+    # the constants of physics laws are there ...
+    for value in (1 / (4 * math.pi), 4 * math.pi / 3, 8 * math.pi, 1 / math.sqrt(2 * math.pi),
+                  3 / (4 * math.pi), math.pi**2 / 2):
+        assert any(math.isclose(v, value) for v in nice_values(value * (1 + 1e-4))), value
+    # ... but not the odd fractions of them that lie within any noisy constant's error
+    assert not any(math.isclose(v, 22 / (7 * math.pi)) for v in nice_values(1.0004))
+    assert not any(math.isclose(v, 5 / (2 * math.sqrt(2 * math.pi)))
+                   for v in nice_values(0.9974))
+    assert nice_values(1.0004)[0] == 1.0
+
+
 def test_snap_constants_snaps_to_one_and_pi_but_not_a_real_constant():
     X, y, tokens = _kepler_like()
     e = Expression(tokens, [0.99999999, 3.14159265, 1.234567])
@@ -268,9 +280,9 @@ def test_snap_constants_on_noisy_data_and_without_constants():
     z = (c - 2.0) / (0.05 / np.sqrt(f @ f))     # within one standard error of 2
     assert c != 2.0 and abs(z) < 1.0
     e = Expression(["mul", "C", "square", "x0"], [c])
-    snapped, loss = snap_constants(e, X, y)     # default: the AIC allowance exp(2/n)
+    snapped, loss = snap_constants(e, X, y)     # default: the BIC allowance exp(ln(n)/n)
     assert snapped.constants[0] == 2.0
-    assert loss <= np.mean((c * f - y) ** 2) * np.exp(2 / 500)
+    assert loss <= np.mean((c * f - y) ** 2) * np.exp(np.log(500) / 500)
     # a strict tolerance keeps the fitted value
     kept, _ = snap_constants(e, X, y, rel_tol=1e-9)
     assert kept.constants[0] == c
