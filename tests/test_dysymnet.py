@@ -300,3 +300,23 @@ def test_units_are_registry_operators():
         z = torch.linspace(-3, 3, 13, dtype=torch.float64)
         vals = fn(z) if arity == 1 else fn(z, z.flip(0))
         assert torch.isfinite(vals).all()
+
+
+def test_near_exact_read_offs_lose_their_cancelling_skip_terms():
+    from symreg.constants import fit_constants
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(20, 2))
+    y = 2 * np.sin(X[:, 0]) * np.cos(X[:, 1])
+    proposer = DySymNetProposer()
+    data = proposer._prepare(X, y, 0, None, None)
+    # a read-off as a network leaves it: the law beside skip terms that nearly
+    # cancel on [0, 1], fitted to an MSE of about 1e-11
+    e = Expression.parse("-0.0366*x0 - 0.1176*sin(-0.34*x0) - 1.997*(cos(x1)*sin(x0))")
+    [e], [loss] = fit_constants([e], X, y, n_restarts=0)
+    assert 0 < loss < 1e-6 * np.var(y)
+    [(reduced, new_loss)] = proposer._drop_terms([(e, loss)], data, 0, time.perf_counter() + 30)
+    assert symbolic_solution(reduced, "2*sin(x0)*cos(x1)", timeout=10.0), str(reduced)
+    assert new_loss < 1e-20
+    # a formula that fits worse than drop_below × var(y) is not tried
+    assert proposer._drop_terms([(e, 1e-3 * np.var(y))], data, 0, time.perf_counter() + 30) == []

@@ -183,12 +183,11 @@ class DySymNetConfig:
         architecture has a reward.
     fit_restarts, fit_iter : int
         ``n_restarts`` and ``max_iter`` of the constant refit.
-    drop_top, drop_rounds : int
-        After each step, the ``drop_top`` best formulas lose the terms the data
-        do not need, one per round for at most ``drop_rounds`` rounds
+    drop_top, drop_rounds, drop_below : int, int, float
+        After each step, the ``drop_top`` best new formulas lose the terms the
+        data do not need, one per round for at most ``drop_rounds`` rounds
         (:func:`symreg.reduce.drop_terms`); so do the final ``drop_top``. Only
         formulas whose MSE is at most ``drop_below`` times var(y) are tried.
-    drop_below : float
     fit_chunk : int
         Formulas per :func:`~symreg.constants.fit_constants` call (the budget is
         checked between calls).
