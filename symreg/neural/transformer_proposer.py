@@ -148,10 +148,12 @@ class TransformerProposer(Proposer):
         rng = np.random.default_rng(seed)
         size = self.n_points or int(card.get("generator", {}).get("n_points", 64))
         order = rng.permutation(X.shape[0])
-        n_sets = 1 if X.shape[0] <= size else max(1, int(self.n_subsets))
-        # disjoint subsets while the rows last, then overlapping ones
-        subsets = [np.sort(np.resize(order, (k + 1) * size)[k * size:(k + 1) * size])
-                   for k in range(n_sets)] if X.shape[0] > size else [np.arange(X.shape[0])]
+        if X.shape[0] > size:
+            # disjoint subsets while the rows last, then overlapping ones
+            subsets = [np.sort(np.resize(order, (k + 1) * size)[k * size:(k + 1) * size])
+                       for k in range(max(1, int(self.n_subsets)))]
+        else:
+            subsets = [np.arange(X.shape[0])]
         # columns are chosen on many rows (mutual information is noisy on few)
         pick = np.sort(order[:1000]) if X.shape[0] > 1000 else slice(None)
         columns = select_variables(X[pick], y[pick], model.config.max_vars, seed)

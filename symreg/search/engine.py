@@ -150,12 +150,12 @@ class _Search:
         self.rng = np.random.default_rng(config.seed)
         wts = np.ones_like(self.y) if self.w is None else self.w
         mean = np.average(self.y, weights=wts)
-        self.var_y = float(np.average((self.y - mean) ** 2, weights=wts)) or 1.0
+        var = float(np.average((self.y - mean) ** 2, weights=wts))
+        self.var_y = var or 1.0
         self.hof = HallOfFame(config.maxsize, loss_floor=config.exact_nmse * self.var_y)
         # the mean heads the front, as in PySR: model selection scores the
-        # simplest formula by how much it improves on the mean
-        self.hof.update([Expression([CONST], [float(mean)])],
-                        [float(np.average((self.y - mean) ** 2, weights=wts))])
+        # simplest formula by how much it improves on the mean (its loss is var)
+        self.hof.update([Expression([CONST], [float(mean)])], [var])
         self.ctx = MutationContext(self.X.shape[1], tuple(config.operators), config.maxsize)
         n = self.X.shape[0]
         if n > config.search_rows:
