@@ -6,7 +6,8 @@ Phases, inside one time budget:
 1. **Seeds and cheap structure**: expressions handed in (proposers, user
    guesses), power laws, sparse polynomials, and sparse Laurent models of
    1/y, y² and log|y| written back through the inverse
-   (:mod:`~symreg.search.transforms`); constants fitted in one batch.
+   (:mod:`~symreg.search.transforms`), sparse ratios P/Q
+   (:mod:`~symreg.search.rational`); constants fitted in one batch.
 2. **Exhaustive enumeration** of every small expression (pruned by
    equivalence on probe points); the best of each size, and the best
    closed-form two-term sums and products of them, scored on the data.
@@ -48,6 +49,7 @@ from .layered import layered_evaluate
 from .mcts import StructureMCTS, StructurePrior, mine_subtrees, reward
 from .mutations import MutationContext, crossover, mutate
 from .structure import structure_candidates
+from .rational import rational_candidates
 from .transforms import transformed_candidates
 
 __all__ = ["SearchConfig", "SearchProgress", "SearchResult", "search"]
@@ -267,11 +269,14 @@ class _Search:
         self._progress("seeds")
         if self._exact() or self.budget.exhausted(self._reserve()):
             return
-        # models of 1/y, y², log|y|: their constants come from the transformed fit,
-        # so scoring them as they are is a fair screen; only the best few are refitted
-        more = [c for c in transformed_candidates(self.X, self.y, self.cfg.operators,
-                                                  seed=int(self.rng.integers(1 << 31)))
-                if c.n_variables <= d]
+        # models of 1/y, y², log|y| and ratios P/Q: their constants come from the
+        # linearised fit, so scoring them as they are is a fair screen; only the
+        # best few are refitted
+        more = transformed_candidates(self.X, self.y, self.cfg.operators,
+                                      seed=int(self.rng.integers(1 << 31)))
+        more += rational_candidates(self.X, self.y, self.cfg.operators,
+                                    seed=int(self.rng.integers(1 << 31)))
+        more = [c for c in more if c.n_variables <= d]
         if more:
             nmse = self._score(more)
             order = np.argsort(nmse, kind="stable")[:8]

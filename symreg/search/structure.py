@@ -377,7 +377,15 @@ class _Gram:
 
 def _select_subsets(A: np.ndarray, yc: np.ndarray, max_terms: int) -> list[list[int]]:
     """Forward selection with swap refinement: the best subset found of each
-    size 1..max_terms (stops early at an exact fit)."""
+    size 1..max_terms (stops early at an exact fit); then backward elimination
+    from the largest, whose subsets join the list where they beat the forward
+    one of their size.
+
+    Why both: a greedy first pick can be a column that the law does not hold
+    but that correlates with all its terms (``x0²·√(x1·x3)`` for
+    ``x0²(x1² + x2² + x3²)``); the forward path then reaches an exact fit only
+    with that column and a spare one on board, and the law's own three-term
+    subset is met on the way back down."""
     g = _Gram(A, yc)
     if g.yy <= 0:
         return []
@@ -405,6 +413,14 @@ def _select_subsets(A: np.ndarray, yc: np.ndarray, max_terms: int) -> list[list[
         out.append(sorted(S))
         if rss <= max(exact, 1e-13 * g.yy):
             break
+    if len(S) > 2:
+        forward = {len(T): g.rss(T) for T in out}
+        while len(S) > 1:
+            drops = [(g.rss(S[:i] + S[i + 1:]), i) for i in range(len(S))]
+            rss, i = min(drops)
+            S = S[:i] + S[i + 1:]
+            if rss < forward.get(len(S), math.inf) * (1 - 1e-9) - 1e-14 * g.yy:
+                out.append(sorted(S))
     return out
 
 
