@@ -1,4 +1,5 @@
-"""Sparse ratios P/Q (symreg.search.rational) and the subset selection they share."""
+"""Sparse ratios P/Q (symreg.search.rational), sums with sines and cosines
+(symreg.search.trig) and the subset selection they share."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pytest
 
 from symreg.constants import fit_constants
 from symreg.search.rational import rational_candidates
-from symreg.search.structure import _select_subsets
 from symreg.search.transforms import transformed_candidates
+from symreg.search.trig import trig_candidates
 
 
 def _best_nmse(cands, X, y):
@@ -59,3 +60,39 @@ def test_backward_elimination_recovers_a_subset_that_greedy_passes_by():
     fitted, losses = fit_constants(cands, X, y, linear_scaling=True, n_restarts=0)
     exact = [f for f, loss in zip(fitted, losses) if loss <= 1e-20 * np.var(y)]
     assert exact and min(f.complexity for f in exact) <= 30
+
+
+@pytest.mark.parametrize("law, ranges", [
+    # interference (Feynman I.37.4): the plain part is chosen anew around the cosine
+    (lambda x: x[:, 0] + x[:, 1] + 2 * np.sqrt(x[:, 0] * x[:, 1]) * np.cos(x[:, 2]),
+     [(1, 5), (1, 5), (1, 5)]),
+    # a driven oscillator (Feynman I.50.26): cos² of a product
+    (lambda x: x[:, 0] * (np.cos(x[:, 1] * x[:, 2]) + x[:, 3] * np.cos(x[:, 1] * x[:, 2]) ** 2),
+     [(1, 3)] * 4),
+    # the law of cosines through y² (Feynman I.29.16): the cosine of a difference
+    (lambda x: np.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2
+                       - 2 * x[:, 0] * x[:, 1] * np.cos(x[:, 2] - x[:, 3])), [(1, 5)] * 4),
+])
+def test_trigonometric_sums_are_found_exactly_and_compactly(law, ranges):
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(lo, hi, 1000) for lo, hi in ranges])
+    y = law(X)
+    cands = trig_candidates(X, y)
+    fitted, losses = fit_constants(cands, X, y, linear_scaling=True, n_restarts=0)
+    exact = [f for f, loss in zip(fitted, losses) if loss <= 1e-20 * np.var(y)]
+    # round-off terms (1e-15·cos(x0 - x1)) are gone: the law fits maxsize
+    assert exact and min(f.complexity for f in exact) <= 25, min(exact, key=len)
+
+
+def test_trigonometric_sums_respect_operators_and_awkward_data():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 2, size=(200, 2))
+    y = X[:, 0] * np.cos(X[:, 1])
+    assert trig_candidates(X, y, ["add", "sub", "mul", "div"]) == []
+    for e in trig_candidates(X, y, ["add", "mul", "sin"]):
+        assert set(e.tokens) <= {"add", "mul", "sin", "x0", "x1", "C"}
+    assert trig_candidates(np.zeros((0, 2)), np.zeros(0)) == []
+    assert isinstance(trig_candidates(np.ones((50, 3)), np.ones(50)), list)
+    y_bad = y.copy()
+    y_bad[:5] = np.inf
+    assert isinstance(trig_candidates(X, y_bad), list)

@@ -7,7 +7,8 @@ Phases, inside one time budget:
    guesses), power laws, sparse polynomials, and sparse Laurent models of
    1/y, y² and log|y| written back through the inverse
    (:mod:`~symreg.search.transforms`), sparse ratios P/Q
-   (:mod:`~symreg.search.rational`); constants fitted in one batch.
+   (:mod:`~symreg.search.rational`) and sums of monomials times sines and
+   cosines (:mod:`~symreg.search.trig`); constants fitted in one batch.
 2. **Exhaustive enumeration** of every small expression (pruned by
    equivalence on probe points); the best of each size, and the best
    closed-form two-term sums and products of them, scored on the data.
@@ -48,9 +49,10 @@ from .exchange import Exchange
 from .layered import layered_evaluate
 from .mcts import StructureMCTS, StructurePrior, mine_subtrees, reward
 from .mutations import MutationContext, crossover, mutate
-from .structure import structure_candidates
 from .rational import rational_candidates
+from .structure import structure_candidates
 from .transforms import transformed_candidates
+from .trig import trig_candidates
 
 __all__ = ["SearchConfig", "SearchProgress", "SearchResult", "search"]
 
@@ -269,17 +271,25 @@ class _Search:
         self._progress("seeds")
         if self._exact() or self.budget.exhausted(self._reserve()):
             return
-        # models of 1/y, y², log|y| and ratios P/Q: their constants come from the
-        # linearised fit, so scoring them as they are is a fair screen; only the
-        # best few are refitted
-        more = transformed_candidates(self.X, self.y, self.cfg.operators,
-                                      seed=int(self.rng.integers(1 << 31)))
-        more += rational_candidates(self.X, self.y, self.cfg.operators,
-                                    seed=int(self.rng.integers(1 << 31)))
-        more = [c for c in more if c.n_variables <= d]
-        if more:
+        # models of 1/y, y², log|y| and ratios P/Q, then sums with sines and
+        # cosines: their constants come from the linearised fits, so scoring them
+        # as they are is a fair screen; only the best few are refitted
+        seed = int(self.rng.integers(1 << 31))
+        for make in (lambda: transformed_candidates(self.X, self.y, self.cfg.operators, seed=seed)
+                     + rational_candidates(self.X, self.y, self.cfg.operators, seed=seed),
+                     lambda: trig_candidates(self.X, self.y, self.cfg.operators, seed=seed)):
+            if self._exact() or self.budget.exhausted(self._reserve()):
+                return
+            more = [c for c in make() if c.n_variables <= d]
+            if not more:
+                continue
             nmse = self._score(more)
-            order = np.argsort(nmse, kind="stable")[:8]
+            # equally good (to a tenth of a decade, or both at round-off): the
+            # smaller first, as one with spare round-off terms may not fit maxsize
+            sizes = np.fromiter((c.complexity for c in more), dtype=np.float64, count=len(more))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                level = np.round(np.log10(np.maximum(nmse, 1e-13)), 1)
+            order = np.lexsort((sizes, np.where(np.isfinite(level), level, np.inf)))[:8]
             self._fit_into_hof([more[i] for i in order if np.isfinite(nmse[i])],
                                n_restarts=1, max_iter=60)
             self.population.extend(c for c in more if c.complexity <= self.cfg.maxsize)
