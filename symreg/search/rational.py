@@ -25,7 +25,7 @@ import numpy as np
 from ..expression import Expression
 from ..simplify import tree_to_expression
 from .structure import _clean, _Disallowed, _Gram, _Ops, _refit, _sum_tree
-from .transforms import _library, _term_node
+from .transforms import _library, _monomial_values, _term_node
 
 __all__ = ["rational_candidates"]
 
@@ -71,15 +71,15 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
                         per_size: int = 2, seed: int = 0) -> list[Expression]:
     """Candidates ``P/Q`` from sparse regressions of ``y·q₀`` (see the module).
 
-    The library holds Laurent monomials of one or two variables (powers -2 …
-    3 and halves, total degree at most 3) and products of three or more
-    variables to the power ±1 while they are few, at most ``max_columns``.
-    The denominator is ``q₀ + b·q`` for each normaliser ``q₀`` and each
-    integer-power monomial ``q`` free of ``q₀``'s variables: with ``y·q``
-    forced in, the numerator's terms are chosen greedily (with swaps and
-    backward elimination) on at most ``max_points`` rows. Why not choose the
-    denominator greedily too: each term of a ratio alone explains little of
-    ``y·q₀`` (a tenth, for a weighted mean), so a greedy path never starts
+    The library holds integer-power Laurent monomials of one or two variables
+    (total degree at most 3) and products of three or more variables to the
+    power ±1 while they are few, at most ``max_columns`` in all. The
+    denominator is ``q₀ + b·q`` for each normaliser ``q₀`` and each monomial
+    ``q`` free of ``q₀``'s variables; with ``y·q`` forced in, the numerator
+    is the best single term, the best pair (exhaustively) and greedy
+    additions to it, chosen on at most ``max_points`` rows. Why not choose
+    the denominator greedily too: each term of a ratio alone explains little
+    of ``y·q₀`` (a tenth, for a weighted mean), so a greedy path never starts
     with it. At most ``max_runs`` (q₀, q) pairs, the simplest first; the
     ``per_size`` best models of each numerator size, by relative residual,
     are refitted on all rows and returned as ``P/Q``. Returns ``[]`` when
@@ -120,10 +120,10 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
                      key=lambda i: (len(keys[i]), sum(abs(p) for p in keys[i].values())))
     runs = [(q0, i) for q0 in normalisers for i in q_order
             if q0 is None or not (keys[i].keys() & q0.keys())][:max_runs]
-    found: list[tuple[float, int, object, int, list[int]]] = []
+    found: list[tuple[float, int, int, list[int], dict | None]] = []
     ys = y[rows]
     for q0_key, qi in runs:
-        q0 = np.ones(len(rows)) if q0_key is None else _monomial(X[rows], q0_key)
+        q0 = np.ones(len(rows)) if q0_key is None else _monomial_values(X[rows], q0_key)
         with np.errstate(all="ignore"):
             t = ys * q0
             t = t - t.mean()
@@ -143,16 +143,15 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
             continue
         A = P1[:, ok] / n1[ok]
         for rss, S in _best_numerators(A, t1, max_terms - 1):
-            found.append((rss / tt, len(S), str(q0_key), qi, [int(p_keep[ok[s]]) for s in S],
-                          q0_key))
+            found.append((rss / tt, len(S), qi, [int(p_keep[ok[s]]) for s in S], q0_key))
     found.sort(key=lambda f: f[0])
     out: list[Expression] = []
     taken: dict[int, int] = {}
-    for rel, size, _, qi, num, q0_key in found:
+    for _, size, qi, num, q0_key in found:
         if taken.get(size, 0) >= per_size:
             continue
         taken[size] = taken.get(size, 0) + 1
-        q0 = np.ones(n) if q0_key is None else _monomial(X, q0_key)
+        q0 = np.ones(n) if q0_key is None else _monomial_values(X, q0_key)
         with np.errstate(all="ignore"):
             cols = np.concatenate([M[:, num], (y * M[:, qi])[:, None]], axis=1)
             coefs, intercept = _refit(cols, y * q0)
@@ -170,9 +169,3 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
             continue
     return out
 
-
-def _monomial(X: np.ndarray, key: dict) -> np.ndarray:
-    out = np.ones(X.shape[0])
-    for j, p in key.items():
-        out = out * X[:, j] ** float(p)
-    return out

@@ -93,11 +93,7 @@ def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
     keys: list = list(terms)
     cols = []
     with np.errstate(all="ignore"):
-        for t in terms:
-            c = np.ones(n)
-            for j, p in t.items():
-                c = c * (X[:, j] ** float(p) if p.denominator == 1 else np.sqrt(X[:, j]) ** p.numerator)
-            cols.append(c)
+        cols += [_monomial_values(X, t) for t in terms]
         if with_logs:
             for j in range(d):
                 if nonzero[j]:
@@ -106,6 +102,15 @@ def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
     if not cols:
         return [], np.zeros((n, 0))
     return keys, np.stack(cols, axis=1)
+
+
+def _monomial_values(X: np.ndarray, key: dict) -> np.ndarray:
+    """The monomial ``{var: power}`` on the rows of ``X`` (half powers through √)."""
+    out = np.ones(X.shape[0])
+    for j, p in key.items():
+        p = Fraction(p)
+        out = out * (X[:, j] ** float(p) if p.denominator == 1 else np.sqrt(X[:, j]) ** p.numerator)
+    return out
 
 
 def _term_node(build: _Ops, key, X: np.ndarray):

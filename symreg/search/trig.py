@@ -22,7 +22,7 @@ import numpy as np
 from ..expression import Expression
 from ..simplify import tree_to_expression
 from .structure import _clean, _Disallowed, _Ops, _refit, _select_subsets, _sum_tree
-from .transforms import _library, _term_node
+from .transforms import _library, _monomial_values, _term_node
 
 __all__ = ["trig_candidates"]
 
@@ -76,13 +76,6 @@ def _multipliers(X: np.ndarray, limit: int) -> list[dict]:
     return [{}] + [m for _, _, m in found][: max(0, limit - 1)]
 
 
-def _monomial(X: np.ndarray, key: dict) -> np.ndarray:
-    out = np.ones(X.shape[0])
-    for j, p in key.items():
-        out = out * (X[:, j] ** float(p) if p.denominator == 1 else np.sqrt(X[:, j]) ** p.numerator)
-    return out
-
-
 def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: int = 7,
                     max_columns: int = 1500, max_points: int = 500, max_pairs_d: int = 5,
                     seed: int = 0) -> list[Expression]:
@@ -118,7 +111,7 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     keys: list = list(plain_keys)
     cols = [plain[:, i] for i in range(plain.shape[1])]
     with np.errstate(all="ignore"):
-        mult_values = [_monomial(X, m) for m in mults]
+        mult_values = [_monomial_values(X, m) for m in mults]
         for arg in args:
             a = _argument_values(X, arg)
             for f in funcs:
