@@ -41,3 +41,21 @@ def test_polish_drops_a_stray_offset_and_snaps_the_law_on_noisy_data():
                                 "best", search.hof.loss_floor)].expr
     assert chosen.tokens == ("mul", "C", "mul", "x0", "x1")
     assert chosen.constants[0] == 1 / (2 * np.pi)   # snapped
+
+
+def test_polish_drops_a_term_that_is_zero_on_the_data_from_an_exact_formula():
+    # III.14.14 once ended as x0·exp(x1) − x0 + x0/(x0 + exp(−46·x1)) − 1: exact,
+    # because the last two terms cancel to round-off on the data
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, size=(500, 2))
+    y = X[:, 0] * (np.exp(X[:, 1]) - 1)
+    search = _Search(X, y, SearchConfig(operators=("add", "sub", "mul", "div", "exp", "neg"),
+                                        time_budget=30), None, None)
+    padded = Expression.parse("x0*exp(x1) - x0 + x0/(x0 + exp(-46*x1)) - 1")
+    [fitted], [loss] = fit_constants([padded], X, y)
+    search.hof.update([fitted], [loss])
+    assert search._exact()
+    search._polish_phase()
+    exact = [c for c in search.hof.front() if c.loss <= search.hof.loss_floor]
+    assert min(c.complexity for c in exact) < padded.complexity
+    assert "exp" in min(exact, key=lambda c: c.complexity).expr.tokens

@@ -436,8 +436,9 @@ class _Search:
 
     def _polish_phase(self) -> None:
         end = self.budget.start + self.cfg.time_budget
-        if not self._exact():
-            self._drop_terms(end)
+        # also when exact: a formula can be exact with a term that is zero on the
+        # data (x/(x + exp(-46·u)) - 1 beside the law)
+        self._drop_terms(end)
         # snapping is cheap and decides exactness: it goes first
         for cand in self.hof.front():
             if time.perf_counter() > end - 0.05:
@@ -478,7 +479,8 @@ class _Search:
         formula without them (then snapped) is often the law. Backward
         elimination (:func:`symreg.reduce.drop_terms`) tries that on the four
         simplest front members within 1.5 times the best loss, within half of
-        the polish reserve.
+        the polish reserve. When a formula is exact these are the exact ones,
+        and what goes is a term that is zero on the data (``x/(x + e^(−46u)) − 1``).
         """
         front = self.hof.front()
         if not front:
