@@ -585,10 +585,10 @@ class _Search:
         if not picked:
             return exprs, nmse
         rows = self.tune_rows
-        fitted, losses = fit_constants([exprs[i] for i in picked], self.Xs[rows], self.ys[rows],
-                                       None if self.ws is None else self.ws[rows],
-                                       linear_scaling=True, n_restarts=0, max_iter=8, max_points=None,
-                                       device=self.cfg.device)
+        fitted, _ = fit_constants([exprs[i] for i in picked], self.Xs[rows], self.ys[rows],
+                                  None if self.ws is None else self.ws[rows],
+                                  linear_scaling=True, n_restarts=0, max_iter=8, max_points=None,
+                                  device=self.cfg.device)
         self.budget.evals += 2 * len(picked)
         exprs = list(exprs)
         nmse = nmse.copy()

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..expression import Expression
 from ..simplify import tree_to_expression
-from .structure import _clean, _Disallowed, _Gram, _Ops, _refit, _sum_tree
+from .structure import _Disallowed, _Gram, _prepared, _refit, _sum_tree
 from .transforms import _library, _monomial_values, _term_node
 
 __all__ = ["rational_candidates"]
@@ -86,14 +86,11 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
     ``div`` (or ``add``/``mul``) is not allowed or the data do not permit a
     fit.
     """
-    data = _clean(X, y)
-    if data is None:
+    prepared = _prepared(X, y, operators, "mul", "add", "div")
+    if prepared is None:
         return []
-    X, y = data
+    X, y, build = prepared
     n, d = X.shape
-    build = _Ops(operators)
-    if d == 0 or n < 8 or not build.ok("mul", "add", "div"):
-        return []
     keys, M = _library(X, 2, max_columns, with_logs=False, max_degree=3, max_wide=64)
     if not keys:
         return []

@@ -127,6 +127,21 @@ def _clean(X, y) -> tuple[np.ndarray, np.ndarray] | None:
     return X, y
 
 
+def _prepared(X, y, operators: Sequence[str] | None, *needed: str
+              ) -> tuple[np.ndarray, np.ndarray, _Ops] | None:
+    """Cleaned data and the operator builder for a library fit, or ``None``
+    when there are no variables, fewer than 8 finite rows, or one of the
+    ``needed`` operators is not allowed."""
+    data = _clean(X, y)
+    if data is None:
+        return None
+    X, y = data
+    build = _Ops(operators)
+    if X.shape[1] == 0 or X.shape[0] < 8 or not build.ok(*needed):
+        return None
+    return X, y, build
+
+
 # ----------------------------------------------------------------------------
 # power laws
 # ----------------------------------------------------------------------------

@@ -29,10 +29,10 @@ import numpy as np
 from ..expression import Expression
 from ..simplify import expression_to_tree, tree_to_expression
 from .structure import (
-    _clean,
     _Disallowed,
     _monomial_tree,
     _Ops,
+    _prepared,
     _refit,
     _select_subsets,
     _sum_tree,
@@ -172,14 +172,11 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
     log the intercept is dropped (it is a scale factor, which the search's
     linear scaling supplies). Returns ``[]`` when nothing applies.
     """
-    data = _clean(X, y)
-    if data is None:
+    prepared = _prepared(X, y, operators, "mul", "add")
+    if prepared is None:
         return []
-    X, y = data
-    n, d = X.shape
-    build = _Ops(operators)
-    if d == 0 or n < 8 or not (build.ok("mul") and build.ok("add")):
-        return []
+    X, y, build = prepared
+    n = X.shape[0]
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else None
     out: list[Expression] = []

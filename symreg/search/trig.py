@@ -21,7 +21,7 @@ import numpy as np
 
 from ..expression import Expression
 from ..simplify import tree_to_expression
-from .structure import _clean, _Disallowed, _Ops, _refit, _select_subsets, _sum_tree
+from .structure import _Disallowed, _Ops, _prepared, _refit, _select_subsets, _sum_tree
 from .transforms import _library, _monomial_values, _term_node
 
 __all__ = ["trig_candidates"]
@@ -89,14 +89,13 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     Returns ``[]`` when neither ``sin`` nor ``cos`` is allowed, or the data
     do not permit a fit.
     """
-    data = _clean(X, y)
-    if data is None:
+    prepared = _prepared(X, y, operators, "mul", "add")
+    if prepared is None:
         return []
-    X, y = data
-    n, d = X.shape
-    build = _Ops(operators)
+    X, y, build = prepared
+    n = X.shape[0]
     funcs = [f for f in ("sin", "cos") if build.ok(f)]
-    if not funcs or d == 0 or n < 8 or not build.ok("mul", "add"):
+    if not funcs:
         return []
     if build.ok("cos", "square"):
         funcs.append("cos2")
