@@ -85,7 +85,9 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     multipliers are cut, simplest first, to fit. Pairs of variables enter
     the arguments only for at most ``max_pairs_d`` variables. Terms are chosen
     greedily with swaps and backward elimination on at most ``max_points``
-    rows and refitted on all rows; each selected model is one candidate.
+    rows, the plain part of each model is chosen again around its
+    trigonometric terms (:func:`_reselect_plain`), and each model, refitted
+    on all rows without its round-off terms, is one candidate.
     Returns ``[]`` when neither ``sin`` nor ``cos`` is allowed, or the data
     do not permit a fit.
     """
