@@ -24,7 +24,7 @@ import numpy as np
 
 from ..expression import Expression
 from ..simplify import tree_to_expression
-from .structure import _Disallowed, _Gram, _prepared, _refit, _sum_tree
+from .structure import _Disallowed, _Gram, _prepared, _refit, _sum_tree, _unit_columns
 from .transforms import _library, _monomial_values, _term_node
 
 __all__ = ["rational_candidates"]
@@ -102,12 +102,9 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
                         for k in keys])
     with np.errstate(all="ignore"):
         finite = np.all(np.isfinite(M), axis=0) & integer
-        Pc = M[rows] - M[rows].mean(axis=0)
-        norms = np.sqrt(np.sum(Pc * Pc, axis=0))
-        p_keep = np.nonzero(finite & np.isfinite(norms) & (norms > 1e-12))[0]
+    P, p_keep = _unit_columns(M, rows, finite)
     if p_keep.size == 0:
         return []
-    P = Pc[:, p_keep] / norms[p_keep]
     normalisers: list = [None]
     for j in range(d):
         if np.all(X[:, j] != 0):

@@ -142,6 +142,23 @@ def _prepared(X, y, operators: Sequence[str] | None, *needed: str
     return X, y, build
 
 
+def _unit_columns(M: np.ndarray, rows: np.ndarray | None = None,
+                  usable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The library's columns centred and scaled to unit norm on ``rows`` (all
+    when ``None``), for the subset selection; returns them and the indices
+    of the columns kept: finite on every row, not constant on ``rows``, and
+    ``usable`` (a boolean mask) where given."""
+    Ms = M if rows is None else M[rows]
+    with np.errstate(all="ignore"):
+        Mc = Ms - Ms.mean(axis=0)
+        norms = np.sqrt(np.sum(Mc * Mc, axis=0))
+        ok = np.all(np.isfinite(M), axis=0) & np.isfinite(norms) & (norms > 1e-12)
+    if usable is not None:
+        ok &= usable
+    keep = np.nonzero(ok)[0]
+    return Mc[:, keep] / norms[keep], keep
+
+
 # ----------------------------------------------------------------------------
 # power laws
 # ----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from .structure import (
     _refit,
     _select_subsets,
     _sum_tree,
+    _unit_columns,
     sparse_polynomial,
 )
 
@@ -187,15 +188,10 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
                            max_degree=6 if name == "inverse_square" else 4)
         if not keys:
             continue
-        Ms, ts = (M[rows], t[rows]) if rows is not None else (M, t)
-        with np.errstate(all="ignore"):
-            Mc = Ms - Ms.mean(axis=0)
-            norms = np.sqrt(np.sum(Mc * Mc, axis=0))
-            ok = np.all(np.isfinite(M), axis=0) & np.isfinite(norms) & (norms > 1e-12)
-        keep = np.nonzero(ok)[0]
+        ts = t[rows] if rows is not None else t
+        A, keep = _unit_columns(M, rows)
         if keep.size == 0:
             continue
-        A = Mc[:, keep] / norms[keep]
         subsets = _select_subsets(A, ts - ts.mean(), min(max_terms, n - 2))
         for S in subsets:
             chosen = [keep[s] for s in S]

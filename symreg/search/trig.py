@@ -21,7 +21,15 @@ import numpy as np
 
 from ..expression import Expression
 from ..simplify import tree_to_expression
-from .structure import _Disallowed, _Ops, _prepared, _refit, _select_subsets, _sum_tree
+from .structure import (
+    _Disallowed,
+    _Ops,
+    _prepared,
+    _refit,
+    _select_subsets,
+    _sum_tree,
+    _unit_columns,
+)
 from .transforms import _library, _monomial_values, _term_node
 
 __all__ = ["trig_candidates"]
@@ -128,14 +136,9 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     targets = [("identity", y)]
     if (np.all(y > 0) or np.all(y < 0)) and build.ok("sqrt"):
         targets.append(("square", y * y))
-    with np.errstate(all="ignore"):
-        Ms = M[rows]
-        Mc = Ms - Ms.mean(axis=0)
-        norms = np.sqrt(np.sum(Mc * Mc, axis=0))
-        keep = np.nonzero(np.all(np.isfinite(M), axis=0) & np.isfinite(norms) & (norms > 1e-12))[0]
+    A, keep = _unit_columns(M, rows)
     if keep.size == 0:
         return []
-    A = Mc[:, keep] / norms[keep]
     n_plain = int(np.sum(keep < len(plain_keys)))     # keep is sorted: plain columns first
     out: list[Expression] = []
     seen: set[tuple] = set()
