@@ -31,6 +31,10 @@ def _best_nmse(X, y, operators=None):
     # log y holds a product of five variables: a Boltzmann factor (Feynman I.40.1)
     (lambda x: x[:, 0] * np.exp(-x[:, 1] * x[:, 2] * x[:, 3] / (x[:, 4] * x[:, 5])),
      [(1, 3)] * 6),
+    # log(1 + 1/y) is a monomial: Bose-Einstein occupation (Feynman III.4.32)
+    (lambda x: 1 / (np.exp(x[:, 0] * x[:, 1] / (x[:, 2] * x[:, 3])) - 1), [(1, 5)] * 4),
+    # log(1/y - 1) is a monomial: Fermi-Dirac occupation
+    (lambda x: 1 / (np.exp(x[:, 0] / x[:, 1]) + 1), [(1, 5)] * 2),
 ])
 def test_transformed_laws_are_found_exactly(law, ranges):
     rng = np.random.default_rng(0)

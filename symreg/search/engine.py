@@ -46,6 +46,7 @@ from ..reduce import drop_terms
 from ..simplify import fold_constants, simplify, snap_constants
 from .enumerate import enumerate_expressions
 from .exchange import Exchange
+from .factored import factored_candidates
 from .layered import layered_evaluate
 from .mcts import StructureMCTS, StructurePrior, mine_subtrees, reward
 from .mutations import MutationContext, crossover, mutate
@@ -271,12 +272,13 @@ class _Search:
         self._progress("seeds")
         if self._exact() or self.budget.exhausted(self._reserve()):
             return
-        # models of 1/y, y², log|y| and ratios P/Q, then sums with sines and
-        # cosines: their constants come from the linearised fits, so scoring them
+        # models of 1/y, y², log|y| and ratios P/Q, then the same after dividing
+        # out a power law, then sums with sines and cosines: their constants come from the linearised fits, so scoring them
         # as they are is a fair screen; only the best few are refitted
         seed = int(self.rng.integers(1 << 31))
         for make in (lambda: transformed_candidates(self.X, self.y, self.cfg.operators, seed=seed)
                      + rational_candidates(self.X, self.y, self.cfg.operators, seed=seed),
+                     lambda: factored_candidates(self.X, self.y, self.cfg.operators, seed=seed),
                      lambda: trig_candidates(self.X, self.y, self.cfg.operators, seed=seed)):
             if self._exact() or self.budget.exhausted(self._reserve()):
                 return

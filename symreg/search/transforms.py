@@ -6,7 +6,9 @@ it (the AI Feynman observation):
 * ``1/y``: ``1/(1/d1 + n/d2)`` (lenses, resistors in parallel);
 * ``y²``: ``sqrt((x1 - x2)**2 + (y1 - y2)**2)`` (distances, norms);
 * ``log|y|``: ``exp(-(θ/σ)²/2)/σ``, a Gaussian times a power law;
-* ``1/y²``: ``m/sqrt(1 - v²/c²)`` (relativistic factors).
+* ``1/y²``: ``m/sqrt(1 - v²/c²)`` (relativistic factors);
+* ``log(1 + 1/y)`` and ``log(1/y - 1)``: occupation numbers ``1/(e^a ∓ 1)``
+  (Bose–Einstein and Planck, Fermi–Dirac), ``a`` a monomial.
 
 :func:`transformed_candidates` fits, for each transform that the data allow, a
 sparse regression of ``T(y)`` over a library of Laurent monomials (integer
@@ -146,6 +148,13 @@ def _transforms(y: np.ndarray, build: _Ops) -> list[tuple[str, np.ndarray]]:
                 out.append(("inverse_square", 1.0 / (y * y)))
         if one_sign and build.ok("exp"):
             out.append(("log", np.log(np.abs(y))))
+        if build.ok("exp", "sub") and (build.ok("div") or build.ok("inv")):
+            # occupation numbers: 1/(e^a - 1) (Bose-Einstein, Planck) and
+            # 1/(e^a + 1) (Fermi-Dirac), with a a monomial
+            if np.all(y > 0):
+                out.append(("bose", np.log1p(1.0 / y)))
+            if np.all((y > 0) & (y < 1)) and build.ok("add"):
+                out.append(("fermi", np.log(1.0 / y - 1.0)))
     return [(name, t) for name, t in out if np.all(np.isfinite(t)) and np.ptp(t) > 0]
 
 
@@ -157,16 +166,21 @@ def _invert(build: _Ops, name: str, body):
     if name == "inverse_square":
         root = build("sqrt", body)
         return build("div", 1.0, root) if build.ok("div") else build("inv", root)
+    if name in ("bose", "fermi"):
+        den = build("sub" if name == "bose" else "add", build("exp", body), 1.0)
+        return build("div", 1.0, den) if build.ok("div") else build("inv", den)
     return build("exp", body)
 
 
 def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: int = 6,
                            max_columns: int = 1200, max_points: int = 2000,
                            seed: int = 0) -> list[Expression]:
-    """Candidates ``T⁻¹(c0 + Σ c_j m_j)`` for ``T`` in 1/y, y², 1/y² and log|y|.
+    """Candidates ``T⁻¹(c0 + Σ c_j m_j)`` for ``T`` in 1/y, y², 1/y², log|y|,
+    log(1 + 1/y) and log(1/y - 1).
 
     For each transform the data allow (no zero in y for 1/y; one sign for y²
-    1/y² and log|y|; the inverse's operators allowed), terms are chosen greedily
+    1/y² and log|y|; y > 0 for log(1 + 1/y), 0 < y < 1 for log(1/y - 1); the
+    inverse's operators allowed), terms are chosen greedily
     with swap refinement (as :func:`~symreg.search.structure.sparse_polynomial`)
     from the Laurent library on at most ``max_points`` rows, refitted on all
     rows, and each sparsity level 1..``max_terms`` becomes one candidate. Under
@@ -208,7 +222,7 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
             out.append(tree_to_expression(tree))
         # the plain polynomial library too: its cross terms (x1*x2) of two and more
         # variables are what y² of a distance needs
-        if name != "log":
+        if name in ("inverse", "square", "inverse_square"):
             for degree in (2, 3):
                 for poly in sparse_polynomial(X, t, degree, max_terms, operators=operators):
                     try:

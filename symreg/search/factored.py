@@ -1,0 +1,96 @@
+"""Cheap structure after dividing out a power law: ``y = M(x) · f(x)``.
+
+Physical laws are often a monomial of dimensional quantities times a function
+of a dimensionless ratio: ``m c² / sqrt(1 - v²/c²)``, ``ω₀ (1 + v/c) /
+sqrt(1 - v²/c²)``, ``p z sqrt(x² + y²) / (ε r⁵)``. The monomial hides the
+structure from the other tests: ``1/y²`` of the first is ``1/(m²c⁴) -
+v²/(m²c⁶)``, two terms of total degree 6 and 10, far outside any library.
+Divided by ``M = m c²`` it is ``1 - v²/c²``.
+
+``M`` comes from the least-squares fit of ``log|y|`` on the ``log|x_j|``:
+exponents within ``tol`` of an integer are taken as that integer, the others
+(the variables of the ratio, whose effect the log-linear fit smears into
+fractional exponents) as 0. Then the transformed-target and ratio tests run on
+``z = y/M``, and, for one-signed ``z``, the ratio test on ``z²`` (``(1 + u)/(1
+- u)`` is ``z²`` of the relativistic Doppler factor); every candidate is
+multiplied back by ``M``. Numpy only; nothing raises on data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from ..expression import Expression
+from ..simplify import expression_to_tree, tree_to_expression
+from .rational import rational_candidates
+from .structure import _Disallowed, _prepared
+from .transforms import _monomial_values, _term_node, transformed_candidates
+
+__all__ = ["factored_candidates", "power_law_factor"]
+
+
+def power_law_factor(X: np.ndarray, y: np.ndarray, tol: float = 0.1) -> dict[int, Fraction] | None:
+    """The monomial ``{j: power}`` of the exponents of the log-linear fit that lie
+    within ``tol`` of a nonzero integer; ``None`` when ``y`` is not one-signed
+    and nonzero, no column is usable, or no exponent qualifies."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    if not (np.all(y > 0) or np.all(y < 0)):
+        return None
+    with np.errstate(all="ignore"):
+        usable = [j for j in range(d) if np.all(X[:, j] != 0) and np.ptp(X[:, j]) > 0]
+        if not usable or n <= len(usable) + 1:
+            return None
+        A = np.concatenate([np.ones((n, 1)), np.log(np.abs(X[:, usable]))], axis=1)
+        coef = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][1:]
+    if not np.all(np.isfinite(coef)):
+        return None
+    key = {j: Fraction(round(a)) for j, a in zip(usable, coef.tolist())
+           if round(a) != 0 and abs(a - round(a)) <= tol}
+    return key or None
+
+
+def factored_candidates(X, y, operators: Sequence[str] | None = None, *,
+                        seed: int = 0) -> list[Expression]:
+    """Candidates ``M · f`` with ``M`` from :func:`power_law_factor` and ``f`` from
+    :func:`~symreg.search.transforms.transformed_candidates` and
+    :func:`~symreg.search.rational.rational_candidates` on ``z = y/M`` (and
+    ``sqrt`` of the ratio test on ``z²``). Returns ``[]`` when no factor applies
+    or ``mul`` is not allowed."""
+    prepared = _prepared(X, y, operators, "mul")
+    if prepared is None:
+        return []
+    X, y, build = prepared
+    key = power_law_factor(X, y)
+    if key is None:
+        return []
+    with np.errstate(all="ignore"):
+        z = y / _monomial_values(X, key)
+    if not np.all(np.isfinite(z)) or np.ptp(z) <= 1e-12 * np.max(np.abs(z)):
+        return []   # M is the whole law: the power-law test has it already
+    try:
+        factor = _term_node(build, key, X)
+    except _Disallowed:
+        return []
+    parts: list[tuple[Expression, bool]] = [
+        (e, False) for e in transformed_candidates(X, z, operators, seed=seed)
+        + rational_candidates(X, z, operators, seed=seed)]
+    sign = 1.0 if np.all(z > 0) else -1.0 if np.all(z < 0) else 0.0
+    if sign != 0.0 and build.ok("sqrt"):
+        parts += [(e, True) for e in rational_candidates(X, z * z, operators, seed=seed)]
+    out: list[Expression] = []
+    for e, root in parts:
+        try:
+            body = expression_to_tree(e)
+            if root:
+                body = build("sqrt", body)
+                if sign < 0:
+                    body = build("mul", -1.0, body)
+            out.append(tree_to_expression(build("mul", factor, body)))
+        except (_Disallowed, ValueError):
+            continue
+    return out
