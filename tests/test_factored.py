@@ -68,3 +68,20 @@ def test_factored_respects_operators_and_awkward_data():
     assert isinstance(factored_candidates(X, y_bad), list)
     with np.errstate(all="ignore"):
         assert isinstance(factored_candidates(X, np.full(200, np.inf)), list)
+
+
+def test_square_roots_of_ratios_are_split_when_both_sides_keep_one_sign():
+    from symreg.search.factored import _root
+    from symreg.search.structure import _Ops
+
+    build = _Ops(None)
+    X = np.random.default_rng(4).uniform(1, 2, size=(50, 2))
+    # (x0 + 3)/(x1 + 1): both sides positive
+    assert _root(build, ("div", ("add", "x0", 3.0), ("add", "x1", 1.0)), X) == \
+        ("div", ("sqrt", ("add", "x0", 3.0)), ("sqrt", ("add", "x1", 1.0)))
+    # (-x0)/(-x1): both negative, negated
+    assert _root(build, ("div", ("neg", "x0"), ("neg", "x1")), X) == \
+        ("div", ("sqrt", ("mul", -1.0, ("neg", "x0"))), ("sqrt", ("mul", -1.0, ("neg", "x1"))))
+    # (x0 - 1.5)/(x1 - 1.5): mixed signs, the root stays whole
+    mixed = ("div", ("sub", "x0", 1.5), ("sub", "x1", 1.5))
+    assert _root(build, mixed, X) == ("sqrt", mixed)

@@ -54,6 +54,38 @@ def power_law_factor(X: np.ndarray, y: np.ndarray, tol: float = 0.1) -> dict[int
     return key or None
 
 
+def _values(node, X: np.ndarray) -> np.ndarray:
+    """A tree node (an operator tuple, a variable ``"x<j>"`` or a number) on the
+    rows of ``X``; NaN where it cannot be evaluated."""
+    try:
+        with np.errstate(all="ignore"):
+            if isinstance(node, tuple):
+                return tree_to_expression(node).evaluate(X)
+            if isinstance(node, str):
+                return X[:, int(node[1:])]
+            return np.full(X.shape[0], float(node))
+    except (ValueError, TypeError, IndexError):
+        return np.full(X.shape[0], np.nan)
+
+
+def _root(build, ratio, X: np.ndarray):
+    """``sqrt(P)/sqrt(Q)`` of a ratio node ``P/Q`` when ``P`` and ``Q`` have one
+    common sign on the data (both negated when negative), ``sqrt(P/Q)``
+    otherwise. The split form is the cleaner formula (``m c³/sqrt(c² - v²)``,
+    not ``m c² sqrt(c²/(c² - v²))``), and sympy can prove it equal to ``m
+    c²/sqrt(1 - v²/c²)``; the joined one it cannot, not knowing that ``c² -
+    v²`` is positive."""
+    if isinstance(ratio, tuple) and ratio[0] == "div":
+        parts = ratio[1:]
+        p, q = (_values(t, X) for t in parts)
+        if np.all(p < 0) and np.all(q < 0):
+            parts = tuple(build("mul", -1.0, t) for t in parts)
+            p, q = -p, -q
+        if np.all(p > 0) and np.all(q > 0):
+            return build("div", build("sqrt", parts[0]), build("sqrt", parts[1]))
+    return build("sqrt", ratio)
+
+
 def factored_candidates(X, y, operators: Sequence[str] | None = None, *,
                         seed: int = 0) -> list[Expression]:
     """Candidates ``M · f`` with ``M`` from :func:`power_law_factor` and ``f`` from
@@ -87,7 +119,7 @@ def factored_candidates(X, y, operators: Sequence[str] | None = None, *,
         try:
             body = expression_to_tree(e)
             if root:
-                body = build("sqrt", body)
+                body = _root(build, body, X)
                 if sign < 0:
                     body = build("mul", -1.0, body)
             out.append(tree_to_expression(build("mul", factor, body)))
