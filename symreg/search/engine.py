@@ -273,8 +273,9 @@ class _Search:
         if self._exact() or self.budget.exhausted(self._reserve()):
             return
         # models of 1/y, y², log|y| and ratios P/Q, then the same after dividing
-        # out a power law, then sums with sines and cosines: their constants come from the linearised fits, so scoring them
-        # as they are is a fair screen; only the best few are refitted
+        # out a power law, then sums with sines and cosines: their constants come
+        # from the linearised fits, so scoring them as they are is a fair screen;
+        # only the best few are refitted
         seed = int(self.rng.integers(1 << 31))
         for make in (lambda: transformed_candidates(self.X, self.y, self.cfg.operators, seed=seed)
                      + rational_candidates(self.X, self.y, self.cfg.operators, seed=seed),
