@@ -320,3 +320,63 @@ def test_near_exact_read_offs_lose_their_cancelling_skip_terms():
     assert new_loss < 1e-20
     # a formula that fits worse than drop_below × var(y) is not tried
     assert proposer._drop_terms([(e, 1e-3 * np.var(y))], data, 0, time.perf_counter() + 30) == []
+
+
+def test_roots_and_logs_read_off_outside_their_domain_are_made_defined():
+    from symreg.neural.dysymnet import _repair_domains
+
+    X = np.linspace(0.1, 4.0, 20).reshape(-1, 1)
+    # training applies sqrt to |z|: a net may learn sqrt(-0.5 x), negative everywhere
+    tree = ("mul", 2.0, ("sqrt", ("mul", -0.5, "x0")))
+    fixed = tree_to_expression(_repair_domains(tree, X))
+    np.testing.assert_allclose(fixed.evaluate(X), 2 * np.sqrt(0.5 * X[:, 0]), rtol=1e-12)
+    # an argument that dips below 0 on a few rows gets its bias raised, just enough
+    tree = ("log", ("add", ("mul", 1.3, "x0"), -0.4))
+    fixed = tree_to_expression(_repair_domains(tree, X))
+    values = fixed.evaluate(X)
+    assert np.isfinite(values).all()
+    arg = 1.3 * X[:, 0] - 0.4
+    shift = 0.01 * np.ptp(arg) - arg.min()
+    np.testing.assert_allclose(values, np.log(arg + shift), rtol=1e-12)
+    # a defined formula is left alone; so is one the numpy forms cannot evaluate
+    tree = ("sqrt", ("add", "x0", 1.0))
+    assert _repair_domains(tree, X) == tree
+    assert _repair_domains(("sqrt", "x7"), X) == ("sqrt", "x7")
+
+
+def test_best_subsets_find_the_units_that_carry_y():
+    from symreg.neural.dysymnet import _best_subsets
+
+    rng = np.random.default_rng(3)
+    H = rng.normal(size=(30, 8))
+    H[:, 5] = 0.0                          # an absent unit: constant, never chosen
+    y = 1.5 * H[:, 2] - 0.7 * H[:, 6] + 0.25
+    fits = _best_subsets(H, y, max_size=3, pool=8)
+    # the best single column, then the exact pair; no triple after an exact fit
+    assert len(fits) == 2
+    assert np.count_nonzero(fits[0][0]) == 1
+    weights, bias = fits[1]
+    np.testing.assert_allclose(weights, [0, 0, 1.5, 0, 0, 0, -0.7, 0], atol=1e-10)
+    assert bias == pytest.approx(0.25)
+    # non-finite columns take no part; no usable column at all: no fit
+    H[:, 2] = np.inf
+    assert all(w[2] == 0 for w, _ in _best_subsets(H, y, 3, 8))
+    assert _best_subsets(np.zeros((10, 3)), np.arange(10.0), 3, 8) == []
+
+
+def test_read_off_with_a_refitted_output_layer_keeps_only_the_chosen_units():
+    counts = np.zeros((1, 1, len(DEFAULT_UNITS)), dtype=int)
+    counts[0, 0, DEFAULT_UNITS.index("sin")] = 1
+    counts[0, 0, DEFAULT_UNITS.index("exp")] = 1
+    net = BatchedSymbolicNetwork(counts, 1, DEFAULT_UNITS, 2,
+                                 generator=torch.Generator().manual_seed(0))
+    X_np, X = _data(25)
+    with torch.no_grad():
+        H = net.forward(X, features=True)[0].numpy()
+    sin_col = 1 + DEFAULT_UNITS.index("sin") * net.m
+    weights = np.zeros(net.D_out)
+    weights[sin_col] = 2.0
+    expr = tree_to_expression(net.read_off(0, output=(weights, 0.5), y_scale=3.0, y_offset=1.0))
+    assert "exp" not in expr.tokens and "sin" in expr.tokens
+    np.testing.assert_allclose(expr.evaluate(X_np), 3.0 * (2.0 * H[:, sin_col] + 0.5) + 1.0,
+                               rtol=1e-9)

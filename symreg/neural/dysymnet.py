@@ -182,12 +182,18 @@ class DySymNetConfig:
         controller learns from the others. 0 from the first step until an
         architecture has a reward.
     fit_restarts, fit_iter : int
-        ``n_restarts`` and ``max_iter`` of the constant refit.
+        ``n_restarts`` and ``max_iter`` of the constant refit. No restarts by
+        default: a read-off's constants come from its trained net, a random
+        restart seldom does better, and it doubles the cost of a step's refit.
     drop_top, drop_rounds, drop_below : int, int, float
         After each step, the ``drop_top`` best new formulas lose the terms the
         data do not need, one per round for at most ``drop_rounds`` rounds
         (:func:`symreg.reduce.drop_terms`); so do the final ``drop_top``. Only
         formulas whose MSE is at most ``drop_below`` times var(y) are tried.
+    subset_size, subset_pool : int
+        Each network is also read off with its output layer refitted by least
+        squares on its best 1..``subset_size`` unit outputs, chosen exhaustively
+        among the ``subset_pool`` most correlated with y.
     fit_chunk : int
         Formulas per :func:`~symreg.constants.fit_constants` call (the budget is
         checked between calls).
@@ -231,9 +237,11 @@ class DySymNetConfig:
     entropy_weight: float = 0.005
     p_units: tuple[float, ...] = (0.55, 0.35, 0.1)
     n_elite: int = 3
-    fit_restarts: int = 1
+    fit_restarts: int = 0
     fit_iter: int = 30
     fit_chunk: int = 8
+    subset_size: int = 3
+    subset_pool: int = 12
     drop_top: int = 2
     drop_rounds: int = 4
     drop_below: float = 1e-6
@@ -455,7 +463,7 @@ class BatchedSymbolicNetwork:
     def read_off(self, k: int, *, threshold: float = 0.0, x_scale: Sequence[float] | None = None,
                  y_scale: float = 1.0, y_offset: float = 0.0, max_nodes: int = 10_000,
                  max_terms: int | None = None, feature_rms: np.ndarray | None = None,
-                 keep_bias: bool = True):
+                 keep_bias: bool = True, output: tuple[np.ndarray, float] | None = None):
         """Network ``k`` as a nested-tuple tree (``float``, ``"x<i>"``, ``(op, ...)``).
 
         Weights below ``threshold`` in magnitude are dropped (on top of the masks).
@@ -467,6 +475,8 @@ class BatchedSymbolicNetwork:
         The network's input is ``x / x_scale`` and its output is rescaled to
         ``y_scale * out + y_offset``. Returns ``None`` when the tree would exceed
         ``max_nodes`` nodes (units feeding several others are copied).
+        ``output`` replaces the trained output layer: ``(weights [D_out], bias)``
+        in the network's (standardised) output units.
         """
         th = self.effective()[k].detach().cpu().numpy().astype(np.float64)
         if threshold > 0:
@@ -527,8 +537,10 @@ class BatchedSymbolicNetwork:
                         size += n
                     feats.append((name, *args))
                     sizes.append(size)
-        w = th[self.off_out:self.off_out + self.D_out] * y_scale
-        node, _ = linear(w, float(th[-1]) * y_scale + y_offset, self.D_out)
+        w_out, b_out = ((th[self.off_out:self.off_out + self.D_out], float(th[-1]))
+                        if output is None else output)
+        node, _ = linear(np.asarray(w_out) * y_scale, float(b_out) * y_scale + y_offset,
+                         self.D_out)
         return node
 
 
@@ -744,9 +756,9 @@ class DySymNetProposer(Proposer):
         net = BatchedSymbolicNetwork(counts, data["d"], data["units"], cfg.max_units,
                                      dtype=cfg.dtype, device=self.device, generator=gen,
                                      init_std=cfg.init_std, init_sparse=cfg.init_sparse)
-        train_networks(net, data["Xt"], data["yt"], cfg, deadline=deadline - fit_reserve)
+        net_mse = train_networks(net, data["Xt"], data["yt"], cfg, deadline=deadline - fit_reserve)
         t1 = time.perf_counter()
-        exprs, owner = self._read_off(net, data)
+        exprs, owner = self._read_off(net, data, order=np.argsort(net_mse, kind="stable"))
         rewards = np.zeros(net.K)
         fitted: list[tuple[Expression, float]] = []
         if exprs and time.perf_counter() < deadline:
@@ -840,8 +852,18 @@ class DySymNetProposer(Proposer):
                              device=self.device, seed=seed, deadline=deadline)
         return [(r, l) for (r, l), (e, _) in zip(reduced, chosen) if r is not e]
 
-    def _read_off(self, net: BatchedSymbolicNetwork, data: dict
-                  ) -> tuple[list[Expression], list[int]]:
+    def _read_off(self, net: BatchedSymbolicNetwork, data: dict,
+                  order: Sequence[int] | None = None) -> tuple[list[Expression], list[int]]:
+        """Every network read off in each of ``cfg.readoffs`` ways, and with its
+        output layer refitted on its best few units (:func:`_best_subsets`), as
+        Expressions, with the network each came from.
+
+        A skeleton read off twice is kept once, from the network that comes first
+        in ``order`` (best trained first): its constants are the refit's start,
+        and a better-trained net starts it nearer the law. Roots and logs whose
+        argument the trained net only used through the protection
+        (:func:`_repair_domains`) are rewritten to be defined on the data.
+        """
         from ..simplify import fold_constants, tree_to_expression
 
         cfg = self.config
@@ -849,29 +871,41 @@ class DySymNetProposer(Proposer):
         owner: list[int] = []
         seen: set[str] = set()
         with torch.no_grad():
-            H = net.forward(data["Xt"], features=True)
-            feature_rms = H.square().mean(dim=1).sqrt().cpu().numpy()
-        for k in range(net.K):
-            for thr, max_terms, keep_bias in cfg.readoffs:
-                try:
-                    tree = net.read_off(k, threshold=thr, x_scale=data["x_scale"],
-                                        y_scale=data["y_std"], y_offset=data["y_mean"],
-                                        max_nodes=4 * cfg.max_tokens, max_terms=max_terms,
-                                        feature_rms=feature_rms[k], keep_bias=keep_bias)
-                    if tree is None:
-                        continue
-                    expr = tree_to_expression(tree, data["names"])
-                    expr = fold_constants(expr, operators=data["fold_ops"])
-                except (ValueError, OverflowError, ZeroDivisionError, RecursionError):
-                    continue
-                if len(expr) > cfg.max_tokens or not np.isfinite(expr.constants).all():
-                    continue
-                key = expr.key()
-                if key in seen:
-                    continue
-                seen.add(key)
-                exprs.append(expr)
-                owner.append(k)
+            H = net.forward(data["Xt"], features=True).cpu().numpy()
+        feature_rms = np.sqrt(np.mean(H * H, axis=1))
+        yt = data["yt"].cpu().numpy()
+        order = range(net.K) if order is None else [int(k) for k in order]
+        scaled = {"x_scale": data["x_scale"], "max_nodes": 4 * cfg.max_tokens}
+
+        def trees():
+            for k in order:
+                ways = [{"threshold": thr, "max_terms": mt, "keep_bias": kb}
+                        for thr, mt, kb in cfg.readoffs]
+                # the output layer refitted on the few unit outputs that explain y best
+                ways += [{"output": out}
+                         for out in _best_subsets(H[k], yt, cfg.subset_size, cfg.subset_pool)]
+                for way in ways:
+                    yield k, _read_off_or_none(net, k, y_scale=data["y_std"],
+                                               y_offset=data["y_mean"],
+                                               feature_rms=feature_rms[k], **scaled, **way)
+
+        for k, tree in trees():
+            if tree is None:
+                continue
+            try:
+                tree = _repair_domains(tree, data["X"])
+                expr = fold_constants(tree_to_expression(tree, data["names"]),
+                                      operators=data["fold_ops"])
+            except (ValueError, OverflowError, ZeroDivisionError, RecursionError):
+                continue
+            if len(expr) > cfg.max_tokens or not np.isfinite(expr.constants).all():
+                continue
+            key = expr.key()
+            if key in seen:
+                continue
+            seen.add(key)
+            exprs.append(expr)
+            owner.append(k)
         return exprs, owner
 
     def _refit(self, exprs: list[Expression], data: dict, seed: int,
@@ -1087,6 +1121,109 @@ class DySymNetProposer(Proposer):
 
 
 _OPERATOR_TOKENS = frozenset(OPERATORS)
+
+
+def _read_off_or_none(net: BatchedSymbolicNetwork, k: int, **kwargs):
+    """:meth:`BatchedSymbolicNetwork.read_off`, or None where its numbers overflow."""
+    try:
+        return net.read_off(k, **kwargs)
+    except (ValueError, OverflowError, ZeroDivisionError, RecursionError):
+        return None
+
+
+def _best_subsets(H: np.ndarray, y: np.ndarray, max_size: int, pool: int
+                  ) -> list[tuple[np.ndarray, float]]:
+    """For each size 1..``max_size``, the linear model ``y ≈ H[:, S] w + b`` with
+    the subset ``S`` of columns that fits best (exhaustive least squares).
+
+    A trained network's output layer mixes the law's units with others that
+    make up the small remainder on a few points; the sparse fit finds the few
+    units that carry ``y``. Only the ``pool`` columns most correlated with ``y``
+    take part (non-constant and finite ones). Returns ``(weights [D], bias)``
+    per size, stopping at the first exact fit; empty if no column qualifies.
+    """
+    from itertools import combinations
+
+    if max_size <= 0 or H.size == 0:
+        return []
+    n, D = H.shape
+    with np.errstate(all="ignore"):
+        Hc = H - H.mean(axis=0)
+        sd = np.sqrt((Hc * Hc).mean(axis=0))
+        ok = np.isfinite(sd) & (sd > 1e-9 * max(1.0, float(np.nanmax(np.abs(H))))) \
+            & np.isfinite(H).all(axis=0)
+        yc = y - y.mean()
+        corr = np.where(ok, np.abs(Hc.T @ yc) / (n * np.where(ok, sd, 1.0)), -1.0)
+    cols = [int(c) for c in np.argsort(-corr)[:pool] if ok[c]]
+    out: list[tuple[np.ndarray, float]] = []
+    var = float(np.mean(yc * yc)) or 1.0
+    for size in range(1, min(max_size, len(cols), n - 1) + 1):
+        subsets = np.array(list(combinations(cols, size)))           # [C, size]
+        A = np.concatenate([H[:, subsets].transpose(1, 0, 2),        # [C, n, size+1]
+                            np.ones((len(subsets), n, 1))], axis=2)
+        with np.errstate(all="ignore"):
+            AtA = A.transpose(0, 2, 1) @ A + 1e-12 * np.eye(size + 1)
+            Aty = A.transpose(0, 2, 1) @ y
+            try:
+                w = np.linalg.solve(AtA, Aty[..., None])[..., 0]     # [C, size+1]
+            except np.linalg.LinAlgError:
+                continue
+            sse = (((A @ w[..., None])[..., 0] - y) ** 2).mean(axis=1)
+        sse = np.where(np.isfinite(sse), sse, np.inf)
+        best = int(np.argmin(sse))
+        if not np.isfinite(sse[best]):
+            continue
+        weights = np.zeros(D)
+        weights[subsets[best]] = w[best, :size]
+        out.append((weights, float(w[best, size])))
+        if sse[best] <= 1e-20 * var:
+            break
+    return out
+
+# operators defined for a positive argument only; training used them on |z|
+_POSITIVE_DOMAIN = frozenset({"sqrt", "log"})
+
+
+def _repair_domains(tree, X: np.ndarray):
+    """``tree`` with every root and log made defined on ``X`` where it can be.
+
+    Training applies ``sqrt`` and ``log`` to ``|z|``, so a net may learn
+    ``sqrt(-0.4 x)`` on positive ``x``, or ``sqrt(1.3 x - 0.2)`` whose argument
+    dips below 0 at the smallest ``x``. Read off with the plain operator, such a
+    formula is undefined there, its loss is inf and the refit cannot start from
+    it. An argument negative on every row is negated (what ``|z|`` computed); one
+    negative on some rows gets its bias raised until it is positive on all of
+    them (a nearby start from which the refit can move). Subtrees the numpy forms
+    cannot evaluate are left as they are.
+    """
+    n = X.shape[0]
+
+    def walk(node):
+        if isinstance(node, float):
+            return np.full(n, node), node
+        if isinstance(node, str):
+            return X[:, int(node[1:])].astype(np.float64), node
+        op = node[0]
+        parts = [walk(child) for child in node[1:]]
+        vals = [v for v, _ in parts]
+        kids = [t for _, t in parts]
+        if op in _POSITIVE_DOMAIN and np.isfinite(vals[0]).all():
+            arg = vals[0]
+            lo, hi = float(arg.min()), float(arg.max())
+            if hi < 0:
+                kids[0], vals[0] = ("neg", kids[0]), -arg
+            elif lo <= 0:
+                # a margin of a hundredth of the argument's range keeps log finite
+                shift = 0.01 * (hi - lo) - lo
+                kids[0], vals[0] = ("add", kids[0], float(shift)), arg + shift
+        value = OPERATORS[op].numpy_fn(*vals)
+        return value, (op, *kids)
+
+    try:
+        with np.errstate(all="ignore"):
+            return walk(tree)[1]
+    except (ValueError, IndexError, KeyError, TypeError):
+        return tree
 
 
 def _without_negligible(expr: Expression, X: np.ndarray, tol: float):
