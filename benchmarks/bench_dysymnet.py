@@ -181,11 +181,15 @@ def run_ratio(repeats: int, seed: int, device: str, batch: int = 10) -> dict:
         sync()
         return time.perf_counter() - t
 
+    best = [math.inf]   # the best loss of the steps so far, as the proposer passes it
+
     def full_step() -> tuple[float, np.ndarray]:
         sync()
         t = time.perf_counter()
         counts, _, logp, ent = controller.sample(batch, gen)
-        rewards, _, _ = proposer._step(counts, data, gen, seed, math.inf, 0.0)
+        rewards, fitted, _ = proposer._step(counts, data, gen, seed, math.inf, 0.0,
+                                            best_loss=best[0])
+        best[0] = min([best[0]] + [loss for _, loss in fitted])
         copt.zero_grad()
         risk_seeking_loss(rewards, logp, ent, cfg.risk_epsilon, cfg.entropy_weight).backward()
         copt.step()

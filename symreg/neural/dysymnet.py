@@ -185,9 +185,9 @@ class DySymNetConfig:
         ``n_restarts`` and ``max_iter`` of the constant refit. No restarts by
         default: a read-off's constants come from its trained net, a random
         restart seldom does better, and it doubles the cost of a step's refit.
-    drop_top, drop_rounds, drop_below : int, int, float
-        After each step, the ``drop_top`` best new formulas lose the terms the
-        data do not need, one per round for at most ``drop_rounds`` rounds
+    drop_top_step, drop_top, drop_rounds, drop_below : int, int, int, float
+        After each step, the ``drop_top_step`` best new formulas lose the terms
+        the data do not need, one per round for at most ``drop_rounds`` rounds
         (:func:`symreg.reduce.drop_terms`); so do the final ``drop_top``. Only
         formulas whose MSE is at most ``drop_below`` times var(y) are tried.
     subset_size, subset_pool : int
@@ -239,9 +239,10 @@ class DySymNetConfig:
     n_elite: int = 3
     fit_restarts: int = 0
     fit_iter: int = 30
-    fit_chunk: int = 8
+    fit_chunk: int = 32
     subset_size: int = 3
     subset_pool: int = 12
+    drop_top_step: int = 1
     drop_top: int = 2
     drop_rounds: int = 4
     drop_below: float = 1e-6
@@ -771,7 +772,8 @@ class DySymNetProposer(Proposer):
             # the clean-up costs about one more refit: only when that fits
             if time.perf_counter() + (time.perf_counter() - t1) < deadline:
                 fitted += self._clean_up(fitted, data, rng_seed, deadline)
-            fitted += self._drop_terms(fitted, data, rng_seed, deadline, below=best_loss)
+            fitted += self._drop_terms(fitted, data, rng_seed, deadline, below=best_loss,
+                                       top=cfg.drop_top_step)
         t2 = time.perf_counter()
         return rewards, fitted, {"train_s": t1 - t0, "fit_s": t2 - t1}
 
@@ -815,8 +817,10 @@ class DySymNetProposer(Proposer):
         return out
 
     def _drop_terms(self, fitted: list[tuple[Expression, float]], data: dict, seed: int,
-                    deadline: float, below: float = math.inf) -> list[tuple[Expression, float]]:
-        """The ``drop_top`` best of ``fitted`` whose loss is below ``below``, with the
+                    deadline: float, below: float = math.inf, top: int | None = None
+                    ) -> list[tuple[Expression, float]]:
+        """The ``top`` (default ``drop_top``) best of ``fitted`` whose loss is below
+        ``below``, with the
         terms the data do not need removed (:func:`symreg.reduce.drop_terms`).
 
         A network's skip connections leave terms beside the law that nearly cancel
@@ -829,7 +833,8 @@ class DySymNetProposer(Proposer):
         from ..reduce import drop_terms
 
         cfg = self.config
-        if cfg.drop_top <= 0 or not fitted or time.perf_counter() > deadline:
+        n_top = cfg.drop_top if top is None else top
+        if n_top <= 0 or not fitted or time.perf_counter() > deadline:
             return []
         limit = min(below, cfg.drop_below * data["y_var"])
         top = sorted(((e, l) for e, l in fitted if l < limit),
@@ -837,7 +842,7 @@ class DySymNetProposer(Proposer):
         chosen: list[tuple[Expression, float]] = []
         seen: set[str] = set()
         for e, loss in top:
-            if len(chosen) >= cfg.drop_top:
+            if len(chosen) >= n_top:
                 break
             key = e.key()
             if key not in seen:
