@@ -19,9 +19,11 @@ Two figures:
 
 (b) **Step-time ratio.** The time of one full controller step with 10
     architectures (sampling, training them together as one batched model,
-    reading every network off, refitting the constants, the policy update) over
-    the time of training one of them alone with the same settings (the same
-    data, steps and learning rate), repeated ``--repeats`` times; the median
+    reading every network off, refitting the constants, term elimination of a
+    new best, the policy update) over the time of training one of them alone
+    with the same settings (the same data, steps and learning rate). The
+    ``--repeats`` steps follow one another as in a run (each knows the best
+    loss so far, so only a formula that beats it pays for term elimination); the median
     ratio is reported, and beside it the ratio of the batched training alone.
     Target: at most 3. Both timings run in the same process one after
     the other, so a busy machine slows both alike; the ratio is what counts.
@@ -148,7 +150,10 @@ def run_ratio(repeats: int, seed: int, device: str, batch: int = 10) -> dict:
 
     Two ratios: *training* (the batched training of the ``batch`` networks) and
     *full step* (sampling, batched training, read-off of every network, constant
-    refit and clean-up, controller update), both over training one network alone.
+    refit and clean-up, term elimination of a new best, controller update), both
+    over training one network alone. The steps follow one another as in a run:
+    each is given the best loss of the ones before, so (as in the proposer) only
+    a formula that beats it goes through term elimination.
     """
     dev = torch.device(device)
     proposer = DySymNetProposer(DySymNetConfig(batch_size=batch), device=device)
