@@ -1185,6 +1185,7 @@ def _best_subsets(H: np.ndarray, y: np.ndarray, max_size: int, pool: int
             break
     return out
 
+
 # operators defined for a positive argument only; training used them on |z|
 _POSITIVE_DOMAIN = frozenset({"sqrt", "log"})
 
