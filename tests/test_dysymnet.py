@@ -360,7 +360,8 @@ def test_best_subsets_find_the_units_that_carry_y():
     assert bias == pytest.approx(0.25)
     # non-finite columns take no part; no usable column at all: no fit
     H[:, 2] = np.inf
-    assert all(w[2] == 0 for w, _ in _best_subsets(H, y, 3, 8))
+    fits = _best_subsets(H, y, 3, 8)
+    assert len(fits) == 3 and all(w[2] == 0 for w, _ in fits)
     assert _best_subsets(np.zeros((10, 3)), np.arange(10.0), 3, 8) == []
 
 

@@ -1153,10 +1153,13 @@ def _best_subsets(H: np.ndarray, y: np.ndarray, max_size: int, pool: int
         return []
     n, D = H.shape
     with np.errstate(all="ignore"):
+        finite = np.isfinite(H).all(axis=0)
         Hc = H - H.mean(axis=0)
         sd = np.sqrt((Hc * Hc).mean(axis=0))
-        ok = np.isfinite(sd) & (sd > 1e-9 * max(1.0, float(np.nanmax(np.abs(H))))) \
-            & np.isfinite(H).all(axis=0)
+        # "constant" relative to the finite columns' scale: one overflowing unit
+        # must not make every other column look constant
+        scale = max(1.0, float(np.abs(H[:, finite]).max(initial=0.0)))
+        ok = finite & (sd > 1e-9 * scale)
         yc = y - y.mean()
         corr = np.where(ok, np.abs(Hc.T @ yc) / (n * np.where(ok, sd, 1.0)), -1.0)
     cols = [int(c) for c in np.argsort(-corr)[:pool] if ok[c]]
