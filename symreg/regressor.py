@@ -283,6 +283,50 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     out.append(e.with_names(None))
         return out
 
+    def _search_reductions(self, proposers, X, y, w, config: SearchConfig, total: float
+                           ) -> tuple[list[Expression], bool]:
+        """Formulas ``M·f(g)`` from the groups the proposers found (``reductions_``,
+        see :mod:`symreg.neural.groups`): a short search for ``f`` on ``g`` (and
+        ``1/g``) with the target ``y/M``, each candidate multiplied back.
+
+        A law like ``n μ tanh(μB/(kT))`` is too large for the search to stumble
+        on, while ``f`` on the reduced problem is a few tokens that its
+        enumeration lists outright; hence the enumeration gets most of the short
+        budget. At most two groups, each with at most ``max(3, 0.12·time_budget)``
+        seconds, stopping at an exact ``f``.
+        """
+        from .simplify import rewrite_operators
+
+        reductions = [r for p in proposers for r in getattr(p, "reductions_", None) or []][:2]
+        out: list[Expression] = []
+        exact = False
+        allowed = frozenset(config.operators)
+        for red in reductions:
+            g, z = red.reduce(X, y)
+            ok = np.isfinite(g).all(axis=1) & np.isfinite(z)
+            if ok.sum() < 10:
+                continue
+            sub = dataclasses.replace(config, time_budget=max(3.0, 0.12 * total), max_evals=None,
+                                      enumeration_fraction=0.8, structure_prior=None)
+            try:
+                found = run_search(g[ok], z[ok], sub, n_jobs=1,
+                                   sample_weight=None if w is None else w[ok])
+            except Exception as exc:  # noqa: BLE001 - a reduction never costs the fit
+                warnings.warn(f"the search on a reduced problem failed: {exc!r}", RuntimeWarning,
+                              stacklevel=3)
+                continue
+            for cand in found.hall_of_fame.front():
+                e = rewrite_operators(red.compose(cand.expr), allowed)
+                if e is not None:
+                    out.append(e)
+            if found.interrupted:
+                self.interrupted_ = True
+                break
+            if found.stopped_early:
+                exact = True
+                break
+        return out, exact
+
     def _fit_proposals(self, exprs: list[Expression], X, y, w, seed: int,
                        deadline: float | None = None) -> tuple[list[Expression], np.ndarray]:
         """The proposals as given and with ``a·f + b`` fitted, with their losses.
@@ -413,7 +457,21 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             # alone, the proposers get the budget less a reserve for the constant fit
             budget = (total * frac if self.search
                       else total - (time.monotonic() - start) - min(2.0, 0.1 * total))
-            proposals += self._run_proposers(slow, X, y, w, operators, seed, budget, names)
+            end = time.monotonic() + budget
+            for k, prop in enumerate(slow):
+                share = max(end - time.monotonic(), 0.0) / (len(slow) - k)
+                proposals += self._run_proposers([prop], X, y, w, operators, seed, share, names)
+                if self.interrupted_:
+                    break
+                if self.search:
+                    # the groups this proposer found, searched at once: their time is
+                    # not the other proposers' (it comes out of the search's)
+                    t0 = time.monotonic()
+                    reduced, exact = self._search_reductions([prop], X, y, w, config, total)
+                    end += time.monotonic() - t0
+                    proposals = reduced + proposals
+                    if exact or self.interrupted_:
+                        break   # an exact law: the other proposers are not needed
         self.n_proposals_ = len(proposals)
         # Ctrl-C in a quick proposer, before any search: fit what there is
         searched = bool(self.search) and not (self.interrupted_ and first is None)

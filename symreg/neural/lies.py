@@ -57,6 +57,7 @@ from torch import nn
 from ..constants import fit_constants
 from ..evaluate import evaluate_batch
 from ..expression import Expression
+from .groups import find_reductions
 from .proposer import Proposer
 
 __all__ = ["UNITS", "LIESConfig", "LIESNet", "LIESProposer", "prune", "read_off",
@@ -373,6 +374,27 @@ def prune(net: LIESNet, F: torch.Tensor, t: torch.Tensor, *, deadline: float = m
             else:
                 frac = max(frac / 2, 0.5 / len(order))
     return snaps
+
+
+def group_weights(net: LIESNet, feats: _Features, n_columns: int) -> list[np.ndarray]:
+    """Each hidden unit's weights on the ``log|x_j|`` features, as exponents of
+    the ``x_j`` (``[n_columns]``; a column without a log feature gets 0): the
+    product of powers, the candidate group, that the unit computes or is a
+    function of (see :mod:`symreg.neural.groups`). Units that see fewer than two
+    log features are left out."""
+    cols = [(k, int(base[1][1:] if isinstance(base[1], str) else base[1][1][1:]))
+            for k, base in enumerate(feats.bases)
+            if isinstance(base, tuple) and base[0] == "log"]
+    out = []
+    for layer in range(net.n_layers):
+        W = net.effective(layer).detach().numpy()
+        for row in W:
+            e = np.zeros(n_columns)
+            for k, j in cols:
+                e[j] = row[k] * feats.a[k]
+            if np.count_nonzero(np.abs(e) > 1e-6) >= 2:
+                out.append(e)
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -826,6 +848,7 @@ class LIESProposer(Proposer):
         """
         start = time.monotonic()
         deadline = start + max(0.0, float(time_budget))
+        self.reductions_ = []
         old_threads = torch.get_num_threads()
         if self.n_threads is not None:
             torch.set_num_threads(int(self.n_threads))
@@ -874,6 +897,7 @@ class LIESProposer(Proposer):
             var_y = float(np.var(y))
         var_y = var_y if 0 < var_y < math.inf else 1.0
         pool: dict[tuple, tuple[Expression, float]] = {}
+        groups: list[np.ndarray] = []   # exponent vectors the networks learned
         budget_total = max(deadline - time.monotonic(), 0.0)
         # time kept for reading off, fitting and snapping the last network
         reserve = min(1.5, 0.15 * budget_total)
@@ -886,7 +910,9 @@ class LIESProposer(Proposer):
                 break
             mode, feats = modes[r % len(modes)]
             try:
-                trees = self._restart(mode, Xt, yt, feats, kinds, seed + r, deadline - reserve)
+                trees, learned = self._restart(mode, Xt, yt, feats, kinds, seed + r,
+                                               deadline - reserve)
+                groups += learned
                 new = self._finish(trees, X, y, allowed, seed + r, deadline)
             except Exception:  # noqa: BLE001, S112 - numerical trouble: this restart adds nothing
                 continue
@@ -898,14 +924,17 @@ class LIESProposer(Proposer):
                     pool[k] = (e, loss)
             if any(loss <= 1e-14 * var_y for _, loss in new):
                 break        # a formula fits to round-off: nothing more to find here
+        # the groups the networks learned, kept where the data bear them out
+        self.reductions_ = find_reductions(X, y, groups)
         ranked = sorted(pool.values(),
                         key=lambda el: (math.log10(max(el[1] / var_y, 1e-14))
                                         + 0.04 * el[0].complexity, el[0].complexity))
         return [e for e, _ in ranked[:n]]
 
     def _restart(self, mode: str, X, y, feats: _Features, kinds, seed: int,
-                 deadline: float) -> list:
-        """Train, prune and read off one network; returns trees."""
+                 deadline: float) -> tuple[list, list[np.ndarray]]:
+        """Train, prune and read off one network; returns its trees (one per
+        sparsity level) and its units' exponent vectors (:func:`group_weights`)."""
         cfg = self.config
         F = torch.tensor(feats.F, dtype=torch.float64)
         if mode == "log":
@@ -926,12 +955,13 @@ class LIESProposer(Proposer):
         train(net, Fp, tp, cfg.steps, l1=cfg.l1, warmup=int(cfg.warmup * cfg.steps),
               deadline=deadline)
         snaps = prune(net, Fp, tp, deadline=deadline)
-        trees = []
+        trees, groups = [], []
         for _, state in snaps:
             net.load(state)
+            groups += group_weights(net, feats, X.shape[1])
             trees.append(read_off(net, feats, Fp, out_scale=scale, out_shift=shift,
                                   log_target=sign))
-        return trees
+        return trees, groups
 
     def _finish(self, trees: list, X, y, allowed, seed: int, deadline: float
                 ) -> list[tuple[Expression, float]]:
