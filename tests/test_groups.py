@@ -113,3 +113,14 @@ def test_regressor_with_a_group_proposer_finds_the_law():
                               n_jobs=1)
     model.fit(X, y)
     assert np.max(np.abs(model.predict(X) - y)) < 1e-8 * np.max(np.abs(y))
+
+
+def test_lies_leaves_the_group_it_learned_in_reductions_():
+    from symreg.neural import LIESProposer
+
+    X = _data(d=4, seed=1)
+    g = X[:, 1] * X[:, 2] / X[:, 3]
+    y = X[:, 0] * (np.exp(g / 2) - 1)
+    prop = LIESProposer()
+    prop.propose(X, y, time_budget=6.0, seed=0)
+    assert [(r.prefactor, r.group) for r in prop.reductions_][:1] == [((1, 0, 0, 0), (0, 1, 1, -1))]

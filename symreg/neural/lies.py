@@ -41,6 +41,14 @@ of the idea, in one file:
 :class:`LIESProposer` runs restarts (log space first when it applies, then the plain
 target; several seeds) until its time budget is spent or a formula fits exactly,
 and returns the candidates of all sparsity levels, best first.
+
+* **Groups** (:func:`group_weights`). A unit whose pre-activation weighs several
+  ``log|x_j|`` features computes, or is a function of, the product of powers those
+  weights spell: often the law's dimensionless group, learned even when the formula
+  read off is only an approximation (``x₀·g^1.06·exp(0.41·g^1.27)`` for ``I₀(e^g −
+  1)``). The proposer snaps and screens them (:mod:`symreg.neural.groups`) and leaves
+  the ones the data support in ``reductions_``, for the regressor to search ``f`` in
+  ``y = M·f(g)``.
 """
 
 from __future__ import annotations

@@ -29,6 +29,11 @@ class Proposer(ABC):
     #: short name used by ``SymbolicRegressor(proposers=[...])`` and the CLI
     name: str = ""
 
+    #: dimensionless groups (:class:`~symreg.neural.groups.Reduction`) that the
+    #: last :meth:`propose` call found; the regressor searches ``f`` in ``y = M·f(g)``
+    #: for each. Proposers that find none leave it empty.
+    reductions_: Sequence = ()
+
     @abstractmethod
     def propose(self, X: np.ndarray, y: np.ndarray, *, n: int = 32, time_budget: float = 10.0,
                 seed: int = 0, operators: Sequence[str] | None = None,
