@@ -30,7 +30,7 @@ import numpy as np
 from ..expression import Expression
 from ..simplify import expression_to_tree, tree_to_expression
 
-__all__ = ["Reduction", "find_reductions", "snap_group"]
+__all__ = ["Reduction", "find_reductions", "integer_power", "snap_group"]
 
 #: degree of the polynomial in the standardised ``log g`` that stands for ``log|f|``
 _DEGREE = 9
@@ -92,18 +92,26 @@ def _power_product(X: np.ndarray, powers: Sequence[int]) -> np.ndarray:
     return out
 
 
+def integer_power(g, k: int):
+    """``g ** k`` (``k >= 1``) as a tree of ``square``, ``cube`` and ``mul``."""
+    if k == 1:
+        return g
+    if k == 2:
+        return ("square", g)
+    if k == 3:
+        return ("cube", g)
+    if k % 2 == 0:
+        return ("square", integer_power(g, k // 2))
+    if k % 3 == 0:
+        return ("cube", integer_power(g, k // 3))
+    return ("mul", integer_power(g, k - 1), g)
+
+
 def _monomial_tree(powers: Sequence[int]):
-    """``∏ x_j^p_j`` as a tree: numerator over denominator, with ``square`` and
-    ``cube`` for the small powers (the search's own spelling)."""
+    """``∏ x_j^p_j`` as a tree: numerator over denominator, each power spelt
+    with ``square``, ``cube`` and ``mul`` (the search's own spelling)."""
     def power(j: int, p: int):
-        x = f"x{j}"
-        if p == 1:
-            return x
-        if p == 2:
-            return ("square", x)
-        if p == 3:
-            return ("cube", x)
-        return ("pow", x, float(p))
+        return integer_power(f"x{j}", p)
 
     def product(factors):
         node = factors[0]

@@ -65,7 +65,7 @@ from torch import nn
 from ..constants import fit_constants
 from ..evaluate import evaluate_batch
 from ..expression import Expression
-from .groups import find_reductions
+from .groups import find_reductions, integer_power
 from .proposer import Proposer
 
 __all__ = ["UNITS", "LIESConfig", "LIESNet", "LIESProposer", "prune", "read_off",
@@ -632,29 +632,15 @@ def _nice_exponent(e: float, tol: float = 0.12) -> float | None:
     return None
 
 
-def _integer_power(g, k: int):
-    if k == 1:
-        return g
-    if k == 2:
-        return ("square", g)
-    if k == 3:
-        return ("cube", g)
-    if k % 2 == 0:
-        return ("square", _integer_power(g, k // 2))
-    if k % 3 == 0:
-        return ("cube", _integer_power(g, k // 3))
-    return ("mul", _integer_power(g, k - 1), g)
-
-
 def _structural_power(g, e: float):
     """``g ** e`` for an integer or half-integer ``e`` without a constant exponent."""
     if e == 0:
         return 1.0
     m = abs(e)
     if m != int(m):
-        node = ("sqrt", _integer_power(g, round(2 * m)))
+        node = ("sqrt", integer_power(g, round(2 * m)))
     else:
-        node = _integer_power(g, int(m))
+        node = integer_power(g, int(m))
     return ("inv", node) if e < 0 else node
 
 
