@@ -65,10 +65,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     share each of ``proposer_time_fraction × time_budget`` seconds, and the
     second half of the search starts from their candidates and the first half's
     front. When LIES finds a dimensionless group ``g`` with ``y = M·f(g)``, a
-    short search for ``f`` on the one-variable problem runs at once and its
-    formulas, multiplied back, join the candidates. With ``search=False`` the proposers alone produce the hall of fame
-    (they share the whole budget, less a small reserve for the constant fit);
-    model selection is the same.
+    short search for ``f`` on the columns ``g`` and ``1/g`` runs at once and its
+    formulas, multiplied back, join the candidates. With ``search=False`` the
+    proposers alone produce the hall of fame (they share the whole budget, less
+    a small reserve for the constant fit); model selection is the same.
 
     Parameters
     ----------
