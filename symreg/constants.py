@@ -30,6 +30,7 @@ import torch
 
 from .evaluate import compile_batch, resolve_device
 from .expression import CONST, Expression, arity
+from .tree import subtree_ends
 
 __all__ = ["fit_constants", "linear_scaled", "nonlinear_constant_mask", "starting_points"]
 
@@ -57,7 +58,7 @@ def nonlinear_constant_mask(expr: Expression) -> np.ndarray:
     tokens = expr.tokens
     mask: list[bool] = []
     # iterative walk over (position, linear) with explicit subtree ends
-    ends = _subtree_ends(tokens)
+    ends = subtree_ends(tokens)
     has_const = _subtree_has_const(tokens, ends)
     stack: list[tuple[int, bool]] = [(0, True)]
     while stack:
@@ -84,20 +85,6 @@ def nonlinear_constant_mask(expr: Expression) -> np.ndarray:
         stack.append((b, lb))
         stack.append((a, la))            # first argument first: constants in token order
     return np.array(mask, dtype=bool)
-
-
-def _subtree_ends(tokens: Sequence[str]) -> list[int]:
-    """For each position, one past the end of the subtree that starts there."""
-    ends = [0] * len(tokens)
-    stack: list[int] = []                # ends of the subtrees to the right
-    for i in range(len(tokens) - 1, -1, -1):
-        n = arity(tokens[i])
-        end = i + 1
-        for _ in range(n):
-            end = stack.pop()
-        ends[i] = end
-        stack.append(end)
-    return ends
 
 
 def _subtree_has_const(tokens: Sequence[str], ends: list[int]) -> list[bool]:

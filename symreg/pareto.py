@@ -23,9 +23,51 @@ import numpy as np
 
 from .expression import Expression
 
-__all__ = ["MODEL_SELECTIONS", "Candidate", "HallOfFame", "front_scores", "select_model"]
+__all__ = ["EXACT_NMSE", "MODEL_SELECTIONS", "ROUNDOFF_RTOL", "Candidate", "HallOfFame", "exact_floor",
+           "front_scores", "select_model"]
 
 MODEL_SELECTIONS = ("best", "accuracy", "score", "bic")
+
+
+#: an MSE at or below ``EXACT_NMSE × var(y)`` counts as exact: the formula is the law
+#: up to float64 round-off (the search stops, the hall of fame ties such losses)
+EXACT_NMSE = 1e-16
+#: the round-off level of a least-squares residual relative to the mean square of
+#: its target (sparse selection and read-offs treat a residual below it as zero)
+ROUNDOFF_RTOL = 1e-20
+
+
+def exact_floor(y, sample_weight=None, *, rtol: float = EXACT_NMSE, centred: bool = True
+                ) -> float:
+    """The mean squared error at or below which a fit of ``y`` counts as exact.
+
+    Parameters
+    ----------
+    y : array-like
+        The target.
+    sample_weight : array-like, optional
+        Weights of the rows.
+    rtol : float
+        The relative level: :data:`EXACT_NMSE` for a formula's loss,
+        :data:`ROUNDOFF_RTOL` for the residual of a linear least-squares fit.
+    centred : bool
+        Relative to the (weighted) variance of ``y`` (True; a constant ``y``
+        counts as variance 1), or to its mean square (False).
+
+    Returns
+    -------
+    float
+        ``rtol × var(y)`` or ``rtol × mean(y²)``; multiply by the number of rows
+        for a floor on a sum of squares.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if centred:
+        mean = np.average(y, weights=w)
+        scale = float(np.average((y - mean) ** 2, weights=w)) or 1.0
+    else:
+        scale = float(np.average(y * y, weights=w))
+    return rtol * scale
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ import numpy as np
 
 from .constants import fit_constants
 from .expression import Expression
-from .simplify import expression_to_tree, fold_constants, tree_to_expression
+from .simplify import fold_constants
+from .tree import expression_to_tree, tree_to_expression
 
 __all__ = ["drop_terms", "term_deletions"]
 

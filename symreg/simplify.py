@@ -18,8 +18,8 @@ Trees
 -----
 The folder parses the prefix tokens into a small nested-tuple tree: a float is
 a constant, a string ``"x<i>"`` a variable, and ``(op, child, ...)`` an
-operator node. :func:`expression_to_tree` and :func:`tree_to_expression`
-convert in both directions.
+operator node. :mod:`symreg.tree` owns that form
+(conversion, sizes, powers under an allowed operator set).
 """
 
 from __future__ import annotations
@@ -39,14 +39,13 @@ import numpy as np
 
 from . import operators as ops
 from .expression import CONST, NICE_FACTORS, Expression
+from .tree import Disallowed, TreeBuilder, expression_to_tree, tree_to_expression, tree_tokens
 
 __all__ = [
-    "expression_to_tree",
     "fold_constants",
     "nice_values",
     "simplify",
     "snap_constants",
-    "tree_to_expression",
 ]
 
 _ARITY = {name: op.arity for name, op in ops.OPERATORS.items()}
@@ -58,49 +57,6 @@ _HUGE = 1.7976931348623157e308
 # ----------------------------------------------------------------------------
 # trees
 # ----------------------------------------------------------------------------
-
-def expression_to_tree(expr: Expression):
-    """The expression as a nested tuple tree (floats, ``"x<i>"``, ``(op, ...)``)."""
-    consts = expr.constants.tolist()
-    ci = len(consts)
-    stack: list = []
-    for tok in reversed(expr.tokens):
-        if tok == CONST:
-            ci -= 1
-            stack.append(consts[ci])
-            continue
-        n = _ARITY.get(tok, 0)
-        if n == 0:
-            stack.append(tok)
-        elif n == 1:
-            stack.append((tok, stack.pop()))
-        else:
-            a = stack.pop()
-            stack.append((tok, a, stack.pop()))
-    return stack[0]
-
-
-def _emit(node, tokens: list, consts: list) -> None:
-    t = type(node)
-    if t is float:
-        tokens.append(CONST)
-        consts.append(node)
-    elif t is str:
-        tokens.append(node)
-    else:
-        tokens.append(node[0])
-        for child in node[1:]:
-            _emit(child, tokens, consts)
-
-
-def tree_to_expression(tree, variable_names: Sequence[str] | None = None,
-                       check: bool = False) -> Expression:
-    """The Expression of a nested tuple tree."""
-    tokens: list[str] = []
-    consts: list[float] = []
-    _emit(tree, tokens, consts)
-    return Expression(tokens, consts, variable_names, check=check)
-
 
 # equivalents of the shorthand operators that sympy's output uses, in order of
 # preference, for searches whose operator set lacks them
@@ -119,22 +75,7 @@ def rewrite_operators(expr: Expression, allowed: frozenset[str]) -> Expression |
     for ``pow(x, 4)``), or None if that is not possible."""
     if all(t not in _ARITY or t in allowed for t in expr.tokens):
         return expr
-
-    def power(a, k: int):
-        """a**k for a small integer k >= 1 from the allowed operators."""
-        if k == 1:
-            return a
-        if k == 2 and "square" in allowed:
-            return ("square", a)
-        if k == 3 and "cube" in allowed:
-            return ("cube", a)
-        if k % 2 == 0 and "square" in allowed:
-            return ("square", power(a, k // 2))
-        if k % 3 == 0 and "cube" in allowed:
-            return ("cube", power(a, k // 3))
-        if "mul" in allowed:
-            return ("mul", power(a, k - 1), a)
-        raise _Disallowed
+    builder = TreeBuilder(allowed)
 
     def walk(node):
         if not isinstance(node, tuple):
@@ -144,7 +85,7 @@ def rewrite_operators(expr: Expression, allowed: frozenset[str]) -> Expression |
         if op == "pow" and "pow" not in allowed and isinstance(args[1], float):
             k = args[1]
             if k == int(k) and 1 <= abs(k) <= 8:
-                base = power(args[0], int(abs(k)))
+                base = builder.small_power(args[0], int(abs(k)))
                 if k > 0:
                     return base
                 if "inv" in allowed:
@@ -153,28 +94,24 @@ def rewrite_operators(expr: Expression, allowed: frozenset[str]) -> Expression |
                     return ("div", 1.0, base)
             if k == 0.5 and "sqrt" in allowed:
                 return ("sqrt", args[0])
-            raise _Disallowed
+            raise Disallowed
         if op in allowed:
             return (op, *args)
         if op in _REWRITES:
             needs, build = _REWRITES[op]
             if all(n in allowed for n in needs):
                 return build(*args)
-        raise _Disallowed
+        raise Disallowed
 
     try:
         return tree_to_expression(walk(expression_to_tree(expr)), expr.variable_names)
-    except _Disallowed:
+    except Disallowed:
         return None
 
 
 # ----------------------------------------------------------------------------
 # fold_constants
 # ----------------------------------------------------------------------------
-
-class _Disallowed(Exception):
-    """A rewrite would introduce an operator outside the allowed set."""
-
 
 def _good(v: float) -> bool:
     """A product/quotient/sum we may put in place of two constants: finite and
@@ -198,7 +135,7 @@ class _Folder:
     ``mk(op, a, b)`` builds the node ``op(a, b)`` from already-folded children,
     applying the rewrite rules (which call ``mk`` again for the nodes they
     build). A rule that would need an operator outside ``allowed`` raises
-    :class:`_Disallowed`, which makes ``mk`` fall back to the plain node.
+    :class:`Disallowed`, which makes ``mk`` fall back to the plain node.
     """
 
     __slots__ = ("allowed", "tol")
@@ -210,13 +147,13 @@ class _Folder:
     # -- entry ----------------------------------------------------------------------
     def mk(self, op: str, a, b=None):
         if self.allowed is not None and op not in self.allowed:
-            raise _Disallowed(op)
+            raise Disallowed(op)
         if b is None:
             if type(a) is float:
                 return self._fold(op, a)
             try:
                 return self._unary(op, a)
-            except _Disallowed:
+            except Disallowed:
                 return (op, a)
         ta = type(a) is float
         tb = type(b) is float
@@ -233,7 +170,7 @@ class _Folder:
                 return self._div(a, b, ta, tb)
             if op == "pow" and tb:
                 return self._pow(a, b)
-        except _Disallowed:
+        except Disallowed:
             pass
         return (op, a, b)
 
@@ -479,9 +416,7 @@ def fold_constants(expr: Expression, tol: float = 1e-12,
         else:
             a = pop()
             push(mk(tok, a, pop()))
-    tokens: list[str] = []
-    values: list[float] = []
-    _emit(stack[0], tokens, values)
+    tokens, values = tree_tokens(stack[0])
     if tuple(tokens) == expr.tokens and values == consts:
         return expr
     return Expression(tokens, values, expr.variable_names, check=False)

@@ -22,7 +22,7 @@ from symreg.neural.dysymnet import (
     risk_seeking_loss,
     train_networks,
 )
-from symreg.simplify import tree_to_expression
+from symreg.tree import tree_to_expression
 
 
 @pytest.fixture(autouse=True)

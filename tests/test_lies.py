@@ -17,7 +17,7 @@ from symreg.neural.lies import (
     read_off,
     snap_exponents,
 )
-from symreg.simplify import tree_to_expression
+from symreg.tree import tree_to_expression
 
 # a small network trained briefly: enough for the tests that are not about recovery
 SMALL = LIESConfig(steps=150, prune_rounds=8, retrain_steps=30, max_rows=128)

@@ -786,7 +786,8 @@ class DySymNetProposer(Proposer):
         (``cos(1e-7*x)``). :func:`_without_negligible` drops them at two tolerances;
         a cleaned formula is kept when its refit loses (almost) nothing.
         """
-        from ..simplify import fold_constants, tree_to_expression
+        from ..simplify import fold_constants
+        from ..tree import tree_to_expression
 
         cands: list[Expression] = []
         base: list[float] = []
@@ -869,7 +870,8 @@ class DySymNetProposer(Proposer):
         argument the trained net only used through the protection
         (:func:`_repair_domains`) are rewritten to be defined on the data.
         """
-        from ..simplify import fold_constants, tree_to_expression
+        from ..simplify import fold_constants
+        from ..tree import tree_to_expression
 
         cfg = self.config
         exprs: list[Expression] = []
@@ -1243,7 +1245,7 @@ def _without_negligible(expr: Expression, X: np.ndarray, tol: float):
     holds a variable but is constant on ``X`` to ``tol`` (relative) becomes that
     constant. Returns None when nothing changed or a value is not finite.
     """
-    from ..simplify import expression_to_tree
+    from ..tree import expression_to_tree
 
     n = X.shape[0]
     changed = False

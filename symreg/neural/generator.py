@@ -28,6 +28,7 @@ import numpy as np
 from .. import operators as ops
 from ..expression import CONST, Expression, is_variable
 from ..simplify import fold_constants
+from ..tree import subtree_ends
 from .vocab import TRANSFORMER_OPERATORS, Hypothesis
 
 __all__ = ["EquationGenerator", "GeneratorConfig", "Sample", "ShapeSampler",
@@ -357,27 +358,13 @@ def unique_samples(n: int, seed: int, config: GeneratorConfig | None = None,
     return out
 
 
-def _subtree_ends(tokens: Sequence[str]) -> list[int]:
-    """For each position, one past the end of the subtree that starts there."""
-    ends: list[int] = [0] * len(tokens)
-    stack: list[list[int]] = []        # [start, pending children]
-    for i, tok in enumerate(tokens):
-        stack.append([i, ops.OPERATORS[tok].arity if tok in ops.OPERATORS else 0])
-        while stack and stack[-1][1] == 0:
-            start, _ = stack.pop()
-            ends[start] = i + 1
-            if stack:
-                stack[-1][1] -= 1
-    return ends
-
-
 def _self_cancelling(tokens: Sequence[str]) -> bool:
     """Whether some ``f - f`` or ``f / f`` (f without constants) is in ``tokens``:
     a constant in disguise, which would teach the model dead subtrees."""
     ends = None
     for i, tok in enumerate(tokens):
         if tok == "sub" or tok == "div":
-            ends = ends or _subtree_ends(tokens)
+            ends = ends or subtree_ends(tokens)
             mid = ends[i + 1]
             a, b = tokens[i + 1:mid], tokens[mid:ends[mid]]
             if a == b and CONST not in a:
@@ -387,7 +374,7 @@ def _self_cancelling(tokens: Sequence[str]) -> bool:
 
 def _subtrees(skeleton: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Proper subtrees of at least 3 tokens that contain a variable."""
-    ends = _subtree_ends(skeleton)
+    ends = subtree_ends(skeleton)
     return [sub for i in range(1, len(skeleton))
             if len(sub := skeleton[i:ends[i]]) >= 3 and any(is_variable(t) for t in sub)]
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..expression import Expression
-from ..simplify import expression_to_tree, tree_to_expression
+from ..tree import expression_to_tree, integer_power, tree_to_expression
 
-__all__ = ["Reduction", "find_reductions", "integer_power", "snap_group"]
+__all__ = ["Reduction", "find_reductions", "snap_group"]
 
 #: degree of the polynomial in the standardised ``log g`` that stands for ``log|f|``
 _DEGREE = 9
@@ -90,21 +90,6 @@ def _power_product(X: np.ndarray, powers: Sequence[int]) -> np.ndarray:
         if p:
             out = out * X[:, j] ** float(p)
     return out
-
-
-def integer_power(g, k: int):
-    """``g ** k`` (``k >= 1``) as a tree of ``square``, ``cube`` and ``mul``."""
-    if k == 1:
-        return g
-    if k == 2:
-        return ("square", g)
-    if k == 3:
-        return ("cube", g)
-    if k % 2 == 0:
-        return ("square", integer_power(g, k // 2))
-    if k % 3 == 0:
-        return ("cube", integer_power(g, k // 3))
-    return ("mul", integer_power(g, k - 1), g)
 
 
 def _monomial_tree(powers: Sequence[int]):

@@ -65,7 +65,8 @@ from torch import nn
 from ..constants import fit_constants
 from ..evaluate import evaluate_batch
 from ..expression import Expression
-from .groups import find_reductions, integer_power
+from ..tree import integer_power
+from .groups import find_reductions
 from .proposer import Proposer
 
 __all__ = ["UNITS", "LIESConfig", "LIESNet", "LIESProposer", "prune", "read_off",
@@ -674,7 +675,8 @@ def snap_exponents(expr: Expression, X: np.ndarray, y: np.ndarray, loss: float, 
     rounded exponents is kept when its loss is at most ``exp(2k/n)`` times ``loss``
     (the AIC allowance) or at the round-off floor.
     """
-    from ..simplify import expression_to_tree, fold_constants, tree_to_expression
+    from ..simplify import fold_constants
+    from ..tree import expression_to_tree, tree_to_expression
 
     tree = expression_to_tree(expr)
     sites = [(p, g, _nice_exponent(e)) for p, g, e in _pow_sites(tree)]
@@ -739,7 +741,8 @@ def _tidy(expr: Expression) -> Expression:
     weight of 0 means the term does not belong to the formula. The constant inside
     an exponential duplicates the factor in front, which the fold then merges.
     """
-    from ..simplify import expression_to_tree, fold_constants, tree_to_expression
+    from ..simplify import fold_constants
+    from ..tree import expression_to_tree, tree_to_expression
 
     def walk(node):
         if not isinstance(node, tuple):
@@ -774,7 +777,8 @@ def _allowed_ok(expr: Expression, allowed: frozenset[str] | None) -> Expression 
     when needed), or None."""
     if allowed is None:
         return expr
-    from ..simplify import expression_to_tree, rewrite_operators, tree_to_expression
+    from ..simplify import rewrite_operators
+    from ..tree import expression_to_tree, tree_to_expression
 
     if "pow" in expr.tokens and "pow" not in allowed:
         def walk(node):
@@ -960,7 +964,8 @@ class LIESProposer(Proposer):
     def _finish(self, trees: list, X, y, allowed, seed: int, deadline: float
                 ) -> list[tuple[Expression, float]]:
         """Trees -> folded, fitted, snapped expressions with their losses."""
-        from ..simplify import fold_constants, snap_constants, tree_to_expression
+        from ..simplify import fold_constants, snap_constants
+        from ..tree import tree_to_expression
 
         exprs: dict[tuple, Expression] = {}
         for tree in trees:

@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..expression import Expression
-from ..simplify import expression_to_tree, tree_to_expression
+from ..tree import expression_to_tree, tree_to_expression
 from .rational import rational_candidates
 from .structure import _Disallowed, _prepared
 from .transforms import _monomial_values, _term_node, transformed_candidates

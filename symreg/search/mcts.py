@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import operators as ops
 from ..expression import CONST, Expression
+from ..tree import subtree_ends
 
 __all__ = ["Menu", "StructureMCTS", "StructurePrior", "mine_subtrees", "reward"]
 
@@ -69,7 +70,7 @@ def mine_subtrees(exprs: Sequence[Expression], min_size: int = 2, max_size: int 
         toks = e.tokens
         # constant index at each token position
         const_at = np.cumsum([0] + [t == CONST for t in toks])
-        ends = _subtree_ends(toks)
+        ends = subtree_ends(toks)
         for i, end in enumerate(ends):
             n = end - i
             if not min_size <= n <= max_size:
@@ -84,24 +85,6 @@ def mine_subtrees(exprs: Sequence[Expression], min_size: int = 2, max_size: int 
             seen.add(key)
             out.append(Expression(sub, consts, check=False))
     return out
-
-
-def _subtree_ends(tokens: Sequence[str]) -> list[int]:
-    """``ends[i]``: one past the last token of the subtree starting at ``i``."""
-    ends = [0] * len(tokens)
-    stack: list[int] = []  # positions whose subtree is still open
-    need: list[int] = []   # arguments each open position still waits for
-    for i, t in enumerate(tokens):
-        a = ops.OPERATORS[t].arity if t in ops.OPERATORS else 0
-        stack.append(i)
-        need.append(a)
-        while stack and need[-1] == 0:
-            j = stack.pop()
-            need.pop()
-            ends[j] = i + 1
-            if need:
-                need[-1] -= 1
-    return ends
 
 
 class StructureMCTS:

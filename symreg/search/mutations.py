@@ -15,6 +15,7 @@ import numpy as np
 from .. import operators as ops
 from ..expression import CONST, Expression, arity
 from ..generate import random_tokens
+from ..tree import subtree_ends
 
 __all__ = ["MutationContext", "crossover", "mutate", "subtree_ends"]
 
@@ -33,24 +34,6 @@ class MutationContext:
     @property
     def binary(self) -> tuple[str, ...]:
         return tuple(o for o in self.operators if ops.OPERATORS[o].arity == 2)
-
-
-def subtree_ends(tokens: Sequence[str]) -> list[int]:
-    """``ends[i]``: one past the subtree that starts at token i."""
-    n = len(tokens)
-    ends = [0] * n
-    stack: list[int] = []
-    for i in range(n - 1, -1, -1):
-        a = arity(tokens[i])
-        if a == 0:
-            ends[i] = i + 1
-        else:
-            last = i + 1
-            for _ in range(a):
-                last = stack.pop()
-            ends[i] = last
-        stack.append(ends[i])
-    return ends
 
 
 def _splice(expr: Expression, start: int, end: int, new_tokens: Sequence[str],

@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..expression import Expression
-from ..simplify import tree_to_expression
+from ..tree import tree_to_expression
 from .structure import _Disallowed, _Gram, _prepared, _refit, _sum_tree, _unit_columns
 from .transforms import _library, _monomial_values, _term_node
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import operators as ops
 from ..expression import Expression
-from ..simplify import tree_to_expression
+from ..tree import tree_to_expression
 
 __all__ = ["power_law", "sparse_polynomial", "structure_candidates"]
 

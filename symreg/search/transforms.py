@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..expression import Expression
-from ..simplify import expression_to_tree, tree_to_expression
+from ..tree import expression_to_tree, tree_to_expression
 from .structure import (
     _Disallowed,
     _monomial_tree,

@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..expression import Expression
-from ..simplify import tree_to_expression
+from ..tree import tree_to_expression
 from .structure import (
     _Disallowed,
     _Ops,
