@@ -12,15 +12,14 @@ import pytest
 from symreg import operators as ops
 from symreg.expression import Expression
 from symreg.generate import random_expressions
-from symreg import simplify as simp
 from symreg.simplify import (
-    expression_to_tree,
     fold_constants,
     nice_values,
     simplify,
     snap_constants,
-    tree_to_expression,
+    sympy_child,
 )
+from symreg.tree import expression_to_tree, tree_to_expression
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -193,7 +192,7 @@ def test_simplify_rejects_a_wrong_result(monkeypatch):
     def wrong(sym, full):
         yield sympy.Symbol("x0") + 2          # shorter, but not the same function
 
-    monkeypatch.setattr(simp, "_sympy_candidates", wrong)
+    monkeypatch.setattr(sympy_child, "_sympy_candidates", wrong)
     e = Expression.parse("x0*sin(x0) + 2.5")
     assert simplify(e, timeout=5.0) is e
 
