@@ -242,16 +242,22 @@ class Expression:
             self._hash = hash((self.tokens, values.tobytes()))
         return self._hash
 
-    def reduce(self, on_const, on_variable, on_operator):
+    def reduce(self, on_const, on_variable, on_operator, *, const_index: bool = False):
         """Fold the tree bottom-up: ``on_const(value)``, ``on_variable(index)``
         and ``on_operator(token, operator, args)`` give each node's result from
-        its arguments' results. Iterative, so deep expressions are fine."""
+        its arguments' results. Iterative, so deep expressions are fine.
+
+        With ``const_index``, ``on_const`` gets the constant's position in
+        :attr:`constants` instead of its value (for evaluators whose constants
+        live elsewhere, such as the trainable parameters of
+        :func:`symreg.export.to_torch`).
+        """
         stack: list = []
         cidx = len(self.constants)
         for tok in reversed(self.tokens):
             if tok == CONST:
                 cidx -= 1
-                stack.append(on_const(float(self.constants[cidx])))
+                stack.append(on_const(cidx if const_index else float(self.constants[cidx])))
             elif is_variable(tok):
                 stack.append(on_variable(variable_index(tok)))
             else:
