@@ -17,6 +17,11 @@ same few things, gathered here:
   (the target gets the sending end of the pipe) until it ends or a deadline.
 * :func:`kill_child` kills a child and its process group and never raises;
   :func:`kill_children` does so for a list.
+* :func:`fork_stream` is the bare variant for short work in the caller's own
+  process image (sympy's rewrites in ``simplify``): a plain ``os.fork`` child
+  that streams what an iterable yields and is killed at the deadline. It works
+  where multiprocessing refuses to start a child (inside a daemonic process,
+  such as a ``multiprocessing.Pool`` worker) and costs no interpreter start.
 
 This module is low-level: it imports nothing from symreg.
 """
@@ -26,17 +31,19 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import select
 import signal
+import struct
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait
 from typing import Any
 
-__all__ = ["Child", "Finished", "kill_child", "kill_children", "receive", "start_child",
-           "start_context", "usable_cores", "wait_children"]
+__all__ = ["Child", "Finished", "fork_stream", "kill_child", "kill_children", "receive",
+           "start_child", "start_context", "usable_cores", "wait_children"]
 
 SIGINT_MODES = ("inherit", "ignore", "default")
 
@@ -346,3 +353,91 @@ def receive(child: Child, until: float | None = None) -> Iterator[Any]:
             yield child.conn.recv()
         except (EOFError, OSError):  # the child finished
             return
+
+
+def fork_stream(items: Iterable[Any], timeout: float) -> list[Any]:
+    """What ``items`` yields, produced in a forked child, until the child finishes
+    or ``timeout`` seconds pass; the child is then killed (SIGKILL) and reaped.
+
+    ``items`` is iterated in the child only (a generator's body runs there), and
+    each item is pickled and sent as soon as it is yielded, so the items made
+    before the deadline survive a timeout. An exception in the child ends the
+    stream; the items sent before it are returned. In the child Ctrl-C has its
+    default action, and it ends with ``os._exit`` (no cleanup of the parent's
+    state runs twice).
+
+    Parameters
+    ----------
+    items : iterable
+        Picklable items, produced lazily.
+    timeout : float
+        Seconds from now.
+
+    Returns
+    -------
+    list
+        The items received, in order.
+
+    Raises
+    ------
+    OSError
+        When the child cannot be forked (process limits, or no ``os.fork``).
+    """
+    if not hasattr(os, "fork"):
+        raise OSError("no os.fork on this platform")
+    deadline = time.monotonic() + timeout
+    r, w = os.pipe()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork in a threaded process
+            pid = os.fork()
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
+    if pid == 0:  # child: never returns
+        try:
+            os.close(r)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            for item in items:
+                data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+                os.write(w, struct.pack("<I", len(data)))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(w, view):]
+        except BaseException:  # noqa: BLE001, S110 - the stream simply ends
+            pass
+        finally:
+            os._exit(0)
+    os.close(w)
+    buf = bytearray()
+    results: list[Any] = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([r], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break  # the child finished
+            buf.extend(chunk)
+            while len(buf) >= 4:
+                (size,) = struct.unpack("<I", buf[:4])
+                if len(buf) < 4 + size:
+                    break
+                results.append(pickle.loads(bytes(buf[4: 4 + size])))
+                del buf[: 4 + size]
+    finally:
+        os.close(r)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    return results
