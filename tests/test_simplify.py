@@ -309,3 +309,18 @@ def test_simplify_respects_a_restricted_operator_set():
     assert str(rewrite_operators(quartic, frozenset({"mul"}))) == "x0*x0*x0*x0"
     assert str(rewrite_operators(Expression.parse("x0**2 + 1/x1"), frozenset({"add", "mul", "div"}))) \
         == "x0*x0 + 1/x1"
+
+
+def _simplify_text(text):
+    return str(simplify(Expression.parse(text), timeout=5.0))
+
+
+def test_simplify_runs_sympy_inside_a_daemonic_worker():
+    # a multiprocessing.Pool worker may not start multiprocessing children; the
+    # sympy child is a bare fork, so the full rewrites (here sympy.simplify's
+    # trigonometry, which powsimp/together cannot do) still run there
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.map(_simplify_text, ["sin(x0)**2 + cos(x0)**2 + x1"])
+    assert got == ["x1 + 1"]

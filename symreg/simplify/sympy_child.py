@@ -12,19 +12,15 @@ fewer tokens and evaluates the same on test points.
 from __future__ import annotations
 
 import os
-import pickle
-import select
-import signal
-import struct
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from .. import operators as ops
 from ..expression import Expression
+from ..processes import fork_stream
 from .fold import fold_constants
 from .rewrite import rewrite_operators
 
@@ -73,63 +69,13 @@ def _warm_up() -> None:
                    + sympy.exp(w) * sympy.log(w) + 2.5 * sympy.sqrt(w) ** 3)
 
 
-def _candidates_in_child(sym, names, timeout: float) -> list:
-    """Run the sympy rewrites in a forked child, streaming results back; kill
-    the child at the deadline. Returns the (tokens, constants) received."""
-    deadline = time.monotonic() + timeout
-    r, w = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork in a threaded process
-        pid = os.fork()
-    if pid == 0:  # child: never returns
-        try:
-            os.close(r)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            for cand in _sympy_candidates(sym, full=True):
-                conv = _convert(cand, names)
-                if conv is None:
-                    continue
-                data = pickle.dumps(conv, protocol=pickle.HIGHEST_PROTOCOL)
-                os.write(w, struct.pack("<I", len(data)))
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(w, view):]
-        except BaseException:  # noqa: BLE001, S110
-            pass
-        finally:
-            os._exit(0)
-    os.close(w)
-    buf = bytearray()
-    results: list = []
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            ready, _, _ = select.select([r], [], [], left)
-            if not ready:
-                break
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break  # the child finished
-            buf.extend(chunk)
-            while len(buf) >= 4:
-                (size,) = struct.unpack("<I", buf[:4])
-                if len(buf) < 4 + size:
-                    break
-                results.append(pickle.loads(bytes(buf[4: 4 + size])))
-                del buf[: 4 + size]
-    finally:
-        os.close(r)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-    return results
+def _child_candidates(sym, names):
+    """The sympy rewrites of ``sym`` as (tokens, constants), cheapest first; run in
+    the child of :func:`symreg.processes.fork_stream`, which streams each back."""
+    for cand in _sympy_candidates(sym, full=True):
+        conv = _convert(cand, names)
+        if conv is not None:
+            yield conv
 
 
 def _test_points(n_features: int, X=None, seed: int = 12345) -> np.ndarray:
@@ -200,7 +146,7 @@ def simplify(expr: Expression, timeout: float = 1.0, *, X=None,
                 _warm_up()
             left = max(float(timeout) - (time.monotonic() - start), 0.0)
             try:
-                raw = _candidates_in_child(sym, names, left)
+                raw = fork_stream(_child_candidates(sym, names), left)
             except OSError:  # cannot fork (limits): the cheap rewrites in process
                 raw = None
         if raw is None:
