@@ -14,7 +14,7 @@ torch.Size([n])
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import sympy
@@ -23,14 +23,21 @@ from torch import nn
 
 from .expression import Expression
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .regressor import SymbolicRegressor
-
-__all__ = ["NumpyFunction", "SymbolicModule", "latex_table", "to_latex", "to_numpy",
-           "to_sympy", "to_torch"]
+__all__ = ["FittedModel", "NumpyFunction", "SymbolicModule", "latex_table", "to_latex",
+           "to_numpy", "to_sympy", "to_torch"]
 
 
-def _expression(source: Expression | SymbolicRegressor, index: int | None) -> Expression:
+class FittedModel(Protocol):
+    """What the exports need of a fitted :class:`~symreg.SymbolicRegressor` (the
+    regressor sits above this module and imports it, so it is named by shape)."""
+
+    equations_: Any
+    best_index_: int
+
+    def _expression(self, index: int | None) -> Expression: ...
+
+
+def _expression(source: Expression | FittedModel, index: int | None) -> Expression:
     if isinstance(source, Expression):
         if index is not None:
             raise ValueError("index applies to a fitted SymbolicRegressor, not to an Expression")
@@ -45,13 +52,13 @@ def _expression(source: Expression | SymbolicRegressor, index: int | None) -> Ex
 # sympy and LaTeX
 # ----------------------------------------------------------------------------
 
-def to_sympy(source: Expression | SymbolicRegressor, index: int | None = None) -> sympy.Expr:
+def to_sympy(source: Expression | FittedModel, index: int | None = None) -> sympy.Expr:
     """The formula as a sympy expression (variables by name, exact constants
     where they plainly are a fraction or a multiple of π)."""
     return _expression(source, index).sympy()
 
 
-def to_latex(source: Expression | SymbolicRegressor, index: int | None = None,
+def to_latex(source: Expression | FittedModel, index: int | None = None,
              precision: int = 4) -> str:
     """The formula as LaTeX, constants with ``precision`` significant digits."""
     return _expression(source, index).latex(precision=precision)
@@ -68,7 +75,7 @@ def _latex_number(value: float, digits: int = 3) -> str:
     return text
 
 
-def latex_table(model: SymbolicRegressor, precision: int = 3, target: str = "y") -> str:
+def latex_table(model: FittedModel, precision: int = 3, target: str = "y") -> str:
     """The Pareto front as a LaTeX table (booktabs), the chosen row in bold.
 
     Parameters
@@ -153,7 +160,7 @@ class NumpyFunction:
         return f"NumpyFunction({self.expression.to_string(precision=6)!r})"
 
 
-def to_numpy(source: Expression | SymbolicRegressor, index: int | None = None) -> NumpyFunction:
+def to_numpy(source: Expression | FittedModel, index: int | None = None) -> NumpyFunction:
     """The formula as a numpy callable ``f(X) -> y`` (needs numpy only, not torch)."""
     return NumpyFunction(_expression(source, index))
 
@@ -210,7 +217,7 @@ class SymbolicModule(nn.Module):
         return f"{self.to_expression().to_string(precision=6)!r}"
 
 
-def to_torch(source: Expression | SymbolicRegressor, index: int | None = None,
+def to_torch(source: Expression | FittedModel, index: int | None = None,
              dtype: torch.dtype = torch.float64) -> SymbolicModule:
     """The formula as a :class:`SymbolicModule` (constants as ``nn.Parameter``)."""
     return SymbolicModule(_expression(source, index), dtype=dtype)
