@@ -13,7 +13,7 @@ formulas by risk-seeking policy gradient (only the best samples of a batch
 push the policy, Petersen et al. 2021).
 
 The parts, one module each (:mod:`.config`, :mod:`.model` with the units,
-:mod:`.training`, :mod:`.controller`, :mod:`.readoff`, :mod:`.proposer`):
+:mod:`.training`, :mod:`.controller`, :mod:`.readoff`, :mod:`.data`, :mod:`.proposer`):
 
 * :class:`DySymNetConfig` — every setting in one dataclass.
 * :data:`UNITS` — the operators a network unit can be, with the protected forms
