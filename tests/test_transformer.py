@@ -619,6 +619,13 @@ def test_a_weights_file_that_would_run_code_is_refused(tmp_path):
     assert marker.exists()
 
 
+def test_an_older_checkpoint_with_a_torch_version_object_still_loads(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"meta": {"torch": torch.__version__}, "w": torch.ones(2)}, path)
+    saved = load_weights(path)
+    assert saved["meta"]["torch"] == str(torch.__version__) and torch.equal(saved["w"], torch.ones(2))
+
+
 def test_the_shipped_weights_load_as_data():
     saved = load_weights(tp.DEFAULT_WEIGHTS)
     assert set(saved) >= {"config", "state", "card"}

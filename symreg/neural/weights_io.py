@@ -16,6 +16,7 @@ import pickle
 from pathlib import Path
 
 import torch
+from torch.torch_version import TorchVersion
 
 __all__ = ["UnsafeWeightsError", "load_weights", "plain"]
 
@@ -44,7 +45,10 @@ def load_weights(path: str | os.PathLike) -> dict:
         ``__reduce__`` payload): it is refused before anything in it runs.
     """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # checkpoints written before the metadata was made plain hold torch.__version__,
+        # a str subclass whose unpickling runs no code: it stays readable
+        with torch.serialization.safe_globals([TorchVersion]):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's message is long; the line naming the offending global is the useful one
         lines = [ln.strip() for ln in str(exc).splitlines() if "WeightsUnpickler" in ln]
