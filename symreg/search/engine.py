@@ -46,14 +46,11 @@ from ..reduce import drop_terms
 from ..simplify import fold_constants, simplify, snap_constants
 from .enumerate import enumerate_expressions
 from .exchange import Exchange
-from .factored import factored_candidates
 from .layered import layered_evaluate
 from .mcts import StructureMCTS, StructurePrior, mine_subtrees, reward
 from .mutations import MutationContext, crossover, mutate
-from .rational import rational_candidates
-from .structure import structure_candidates
-from .transforms import transformed_candidates
-from .trig import trig_candidates
+from .structure import get_structure_tests, stages
+from .structure.library import unique
 
 __all__ = ["SearchConfig", "SearchProgress", "SearchResult", "search"]
 
@@ -86,6 +83,9 @@ class SearchConfig:
     mcts_every: int = 2
     mcts_simulations: int = 2
     structure_prior: StructurePrior | None = None
+    # the cheap structure tests to run, by name (None: all; see
+    # symreg.search.structure.list_structure_tests)
+    structure_tests: tuple[str, ...] | None = None
     # hall-of-fame exchange between workers (set by the worker pool): every
     # `exchange_every` generations this worker swaps fronts through `exchange`
     exchange: Exchange | None = None
@@ -180,6 +180,8 @@ class _Search:
         self.tree: StructureMCTS | None = None
         self.seed_exprs: list[Expression] = []
         self.n_received = 0
+        # unknown names raise here, before any work
+        self.structure_tests = get_structure_tests(config.structure_tests)
 
     # -- helpers ---------------------------------------------------------------
     def _progress(self, phase: str) -> None:
@@ -256,11 +258,12 @@ class _Search:
         d = self.X.shape[1]
         given = [s.with_names(None) for s in seeds if s.n_variables <= d]
         self.seed_exprs = list(given)  # they enter the tree's pool too
-        cands = structure_candidates(self.X, self.y, self.cfg.operators)
-        # the variables alone are always worth a look
-        cands += [Expression([f"x{j}"]) for j in range(d)]
+        tests = stages(self.structure_tests)
+        first = tests.pop(0) if tests and not tests[0][0].screen else []
+        cands = self._structure_candidates(first, seed=0)
         cands = [c for c in cands if c.n_variables <= d]
-        self._fit_into_hof(cands, n_restarts=4, max_iter=60)
+        if first:
+            self._fit_into_hof(cands, n_restarts=first[0].n_restarts, max_iter=first[0].max_iter)
         self.population.extend(c for c in cands if c.complexity <= self.cfg.maxsize)
         if given and not self._exact():
             # the seeds after the cheap structure: a proposer's many-constant
@@ -270,20 +273,17 @@ class _Search:
                                deadline=self.budget.start + self.cfg.time_budget / 3)
             self.population.extend(c for c in given if c.complexity <= self.cfg.maxsize)
         self._progress("seeds")
-        if self._exact() or self.budget.exhausted(self._reserve()):
+        if not tests or self._exact() or self.budget.exhausted(self._reserve()):
             return
-        # models of 1/y, y², log|y| and ratios P/Q, then the same after dividing
-        # out a power law, then sums with sines and cosines: their constants come
-        # from the linearised fits, so scoring them as they are is a fair screen;
-        # only the best few are refitted
+        # the screened stages (models of 1/y, y², log|y| and ratios P/Q, then the
+        # same after dividing out a power law, then sums with sines and cosines):
+        # their constants come from the linearised fits, so scoring them as they
+        # are is a fair screen; only the best few are refitted
         seed = int(self.rng.integers(1 << 31))
-        for make in (lambda: transformed_candidates(self.X, self.y, self.cfg.operators, seed=seed)
-                     + rational_candidates(self.X, self.y, self.cfg.operators, seed=seed),
-                     lambda: factored_candidates(self.X, self.y, self.cfg.operators, seed=seed),
-                     lambda: trig_candidates(self.X, self.y, self.cfg.operators, seed=seed)):
+        for stage in tests:
             if self._exact() or self.budget.exhausted(self._reserve()):
                 return
-            more = [c for c in make() if c.n_variables <= d]
+            more = [c for c in self._structure_candidates(stage, seed) if c.n_variables <= d]
             if not more:
                 continue
             nmse = self._score(more)
@@ -292,10 +292,20 @@ class _Search:
             sizes = np.fromiter((c.complexity for c in more), dtype=np.float64, count=len(more))
             with np.errstate(divide="ignore", invalid="ignore"):
                 level = np.round(np.log10(np.maximum(nmse, 1e-13)), 1)
-            order = np.lexsort((sizes, np.where(np.isfinite(level), level, np.inf)))[:8]
+            order = np.lexsort((sizes, np.where(np.isfinite(level), level, np.inf)))
+            order = order[:stage[0].keep]
             self._fit_into_hof([more[i] for i in order if np.isfinite(nmse[i])],
-                               n_restarts=1, max_iter=60)
+                               n_restarts=stage[0].n_restarts, max_iter=stage[0].max_iter)
             self.population.extend(c for c in more if c.complexity <= self.cfg.maxsize)
+
+    def _structure_candidates(self, stage, seed: int) -> list[Expression]:
+        """The candidates of one stage's structure tests, in order (an unscreened
+        stage's without repeats)."""
+        out: list[Expression] = []
+        for test in stage:
+            if test.applies(self.X, self.y, self.cfg.operators):
+                out += test.candidates(self.X, self.y, self.cfg.operators, seed)
+        return out if not stage or stage[0].screen else unique(out)
 
     def _enumeration_phase(self) -> None:
         # sized from the configured budget, not the clock, so that a search bounded
