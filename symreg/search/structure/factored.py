@@ -68,8 +68,8 @@ def _root(build, ratio, X: np.ndarray):
 def factored_candidates(X, y, operators: Sequence[str] | None = None, *,
                         seed: int = 0) -> list[Expression]:
     """Candidates ``M · f`` with ``M`` from :func:`power_law_factor` and ``f`` from
-    :func:`~symreg.search.transforms.transformed_candidates` and
-    :func:`~symreg.search.rational.rational_candidates` on ``z = y/M`` (and
+    :func:`~symreg.search.structure.transforms.transformed_candidates` and
+    :func:`~symreg.search.structure.rational.rational_candidates` on ``z = y/M`` (and
     ``sqrt`` of the ratio test on ``z²``). Returns ``[]`` when no factor applies
     or ``mul`` is not allowed."""
     data = prepared(X, y, operators, "mul")
