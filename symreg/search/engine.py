@@ -145,8 +145,9 @@ class _Budget:
         return self.left() <= reserve
 
 
-def search(X: np.ndarray, y: np.ndarray, config: SearchConfig, sample_weight: np.ndarray | None = None,
-           seeds: Sequence[Expression] = (), callback: Callable[[SearchProgress], None] | None = None
+def search(X: np.ndarray, y: np.ndarray, config: SearchConfig,
+           sample_weight: np.ndarray | None = None, seeds: Sequence[Expression] = (),
+           callback: Callable[[SearchProgress], None] | None = None
            ) -> SearchResult:
     """Run one search worker and return its hall of fame."""
     return _Search(X, y, config, sample_weight, callback).run(seeds)
@@ -182,7 +183,8 @@ class _Search(SeedPhases, Evolution, TreeSearch, Polish):
         self.ws = None if self.w is None else self.w[rows]
         # a small random subset for the quick constant tuning of offspring (data
         # are often sorted, so not the first rows)
-        self.tune_rows = np.sort(self.rng.choice(len(rows), min(len(rows), TUNE_ROWS), replace=False))
+        self.tune_rows = np.sort(self.rng.choice(len(rows), min(len(rows), TUNE_ROWS),
+                                                 replace=False))
         self.budget = _Budget(config.time_budget, config.max_evals)
         self.phases: dict[str, float] = {}
         self.population: list[Expression] = []

@@ -101,7 +101,8 @@ class Evolution:
                 expr = Expression(tokens, constants)
             except (TypeError, ValueError):
                 continue
-            if expr.n_variables <= self.ctx.n_features and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize:
+            if (expr.n_variables <= self.ctx.n_features
+                    and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize):
                 exprs.append(expr)
                 losses.append(float(loss))
         if not exprs:
@@ -184,7 +185,8 @@ class Evolution:
                 out.append(child)
         return out
 
-    def _tune(self, exprs: list[Expression], nmse: np.ndarray) -> tuple[list[Expression], np.ndarray]:
+    def _tune(self, exprs: list[Expression], nmse: np.ndarray
+              ) -> tuple[list[Expression], np.ndarray]:
         """A few Levenberg–Marquardt steps for the promising offspring that hold
         constants, on a small subsample: a skeleton is judged by what its
         constants can do, not by the values it inherited."""
@@ -199,7 +201,8 @@ class Evolution:
         rows = self.tune_rows
         fitted, _ = fit_constants([exprs[i] for i in picked], self.Xs[rows], self.ys[rows],
                                   None if self.ws is None else self.ws[rows],
-                                  linear_scaling=True, n_restarts=0, max_iter=TUNE_MAX_ITER, max_points=None,
+                                  linear_scaling=True, n_restarts=0, max_iter=TUNE_MAX_ITER,
+                                  max_points=None,
                                   device=self.cfg.device)
         self.budget.evals += 2 * len(picked)
         exprs = list(exprs)
@@ -211,7 +214,8 @@ class Evolution:
                 exprs[i], nmse[i] = e, v
         return exprs, nmse
 
-    def _offer(self, exprs: list[Expression], nmse: np.ndarray) -> tuple[list[Expression], np.ndarray]:
+    def _offer(self, exprs: list[Expression], nmse: np.ndarray
+               ) -> tuple[list[Expression], np.ndarray]:
         """Fit the constants of offspring that could improve the hall of fame.
 
         Returns the offspring with the fitted inner constants written back

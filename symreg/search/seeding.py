@@ -104,12 +104,14 @@ class SeedPhases:
                                      self.cfg.max_evals // ENUMERATION_EVALS_PARTS))
         result = enumerate_expressions(self.Xs, self.ys, self.cfg.operators,
                                        max_size=min(self.cfg.maxsize, ENUMERATION_MAX_SIZE),
-                                       max_candidates=budget, n_probe=ENUMERATION_PROBES, seed=int(self.rng.integers(1 << 31)))
+                                       max_candidates=budget, n_probe=ENUMERATION_PROBES,
+                                       seed=int(self.rng.integers(1 << 31)))
         self.budget.evals += sum(result.counts.values())
         exprs = result.expressions + [p for p in result.pairs if p.complexity <= self.cfg.maxsize]
         nmse = self._score(exprs)
         order = np.argsort(nmse, kind="stable")
-        best = [exprs[i] for i in order[: ENUMERATION_FITS_FACTOR * self.cfg.max_fits_per_generation] if np.isfinite(nmse[i])]
+        n_best = ENUMERATION_FITS_FACTOR * self.cfg.max_fits_per_generation
+        best = [exprs[i] for i in order[:n_best] if np.isfinite(nmse[i])]
         self._fit_into_hof(best, n_restarts=FIT_RESTARTS)
         self.population.extend(exprs)
 

@@ -104,7 +104,8 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
     if not keys:
         return []
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    rows = (np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points
+            else np.arange(n))
     # integer powers only: √ forms of the same monomial are nearly collinear
     # with it and crowd the law's own terms out of the best pairs
     integer = np.array([isinstance(k, dict) and all(p.denominator == 1 for p in k.values())

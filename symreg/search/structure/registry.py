@@ -14,6 +14,19 @@ sines). Each is a class registered with :func:`register`; the search
 
 Tests in one stage run in the order of their ``order``. A search can switch tests off by
 name (``SearchConfig.structure_tests``); :func:`list_structure_tests` lists them.
+
+Adding a test is a class in a module of this package, imported by its
+``__init__``; the engine needs no change::
+
+    @register
+    class Fourier(BaseTest):
+        name = "fourier"
+        stage = 3           # screened after the factored test, with trig
+        order = 1           # after trig within the stage
+        needs = ("sin", "cos", "mul", "add")
+
+        def candidates(self, X, y, operators, seed):
+            return fourier_candidates(X, y, operators, seed=seed)
 """
 
 from __future__ import annotations

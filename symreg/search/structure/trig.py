@@ -111,7 +111,8 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     if build.ok("cos", "square"):
         funcs.append("cos2")
     args = _arguments(X, max_pairs_d)
-    plain_keys, plain = laurent_library(X, 2, max_columns // 3, with_logs=False, max_degree=2, max_wide=0)
+    plain_keys, plain = laurent_library(X, 2, max_columns // 3, with_logs=False, max_degree=2,
+                                        max_wide=0)
     # integer powers only in the plain part: √(x0·x1) stands in for (x0 + x1)/2
     # well enough to lead the selection away from x0 + x1 + 2√(x0·x1)·cos δ
     integer = [i for i, k in enumerate(plain_keys) if all(p.denominator == 1 for p in k.values())]
@@ -133,7 +134,8 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
                     cols.append(mv * v)
     M = np.stack(cols, axis=1)
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    rows = (np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points
+            else np.arange(n))
     targets = [("identity", y)]
     if (np.all(y > 0) or np.all(y < 0)) and build.ok("sqrt"):
         targets.append(("square", y * y))
