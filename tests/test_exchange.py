@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from symreg.operators import DEFAULT_OPERATORS
+from symreg.search import pool
 from symreg.search.engine import SearchConfig, search
 from symreg.search.exchange import Exchange, FileExchange, _Board
 from symreg.search.pool import run_search
@@ -56,34 +61,116 @@ def _noise(n=200):
 def test_a_received_exact_formula_stops_the_worker(one_torch_thread):
     X, y = _noise()
     oracle = _Oracle()
-    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=20.0, seed=0, exchange=oracle, exchange_every=1,
-                          enumeration_fraction=0.02, polish=False, mcts=False)
+    # bounded by evaluations, not seconds: the exact formula must be what stops it
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=200_000, seed=0,
+                          exchange=oracle, exchange_every=1, enumeration_fraction=0.02,
+                          population_size=100, n_offspring=100, polish=False, mcts=False,
+                          structure_tests=("variables",))  # the exchange, not the structure
     result = search(X, y, config)
-    assert oracle.calls >= 1
+    assert oracle.calls == 1
     assert result.n_received == 1  # the malformed items are dropped
-    assert result.stopped_early and result.elapsed < 15.0
+    assert result.stopped_early and result.n_evals < 200_000
     assert any(c.expr.tokens == ("mul", "C", "x1") for c in result.hall_of_fame.candidates())
 
 
 def test_a_broken_channel_does_not_stop_the_search(one_torch_thread):
     X, y = _noise()
-    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=2.0, seed=0, exchange=_Broken(), exchange_every=1,
-                          enumeration_fraction=0.05, polish=False, mcts=False)
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=2_500, seed=0,
+                          exchange=_Broken(), exchange_every=1, enumeration_fraction=0.05,
+                          population_size=60, n_offspring=60, polish=False, mcts=False,
+                          structure_tests=("variables",))  # the exchange, not the structure
     result = search(X, y, config)
-    assert result.n_received == 0 and result.n_evals > 0
+    assert result.n_received == 0 and result.n_evals >= 2_500
 
 
-def test_worker_processes_share_their_fronts():
+class _Recorder(Exchange):
+    """Records what a worker publishes and hands back another worker's front."""
+
+    def __init__(self, other):
+        self.published = []
+        self.other = other
+
+    def swap(self, worker, front):
+        self.published.append((worker, front))
+        return self.other
+
+
+def test_a_worker_publishes_its_front_and_breeds_from_what_it_receives(one_torch_thread):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = np.sin(X[:, 0]) * X[:, 1] + rng.normal(0, 0.3, 200)
+    # a good (not exact) formula from "another worker": sin(x0)·x1
+    other = [(["mul", "sin", "x0", "x1"], [], 0.09)]
+    ex = _Recorder(other)
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=2_500, seed=3,
+                          exchange=ex, exchange_every=1, worker=4, population_size=60,
+                          n_offspring=60, enumeration_fraction=0.02, polish=False, mcts=False,
+                          structure_tests=("variables",))  # the exchange, not the structure
+    result = search(X, y, config)
+    assert len(ex.published) >= 2 and result.n_received == len(ex.published)
+    for worker, front in ex.published:
+        assert worker == 4
+        assert front and all(isinstance(t, list) and isinstance(c, list) and isinstance(loss, float)
+                             for t, c, loss in front)
+    # what it published is its own front at the time: the last one is the final front's
+    # ancestor and holds the received formula once that entered the hall of fame
+    assert any(tuple(t) == ("mul", "sin", "x0", "x1") for t, _, _ in ex.published[-1][1])
+    assert any(c.expr.tokens == ("mul", "sin", "x0", "x1") for c in result.hall_of_fame.front())
+    # and the same run again is the same run: the exchange does not touch the clock
+    again = search(X, y, replace(config, exchange=_Recorder(other)))
+    assert [c.expr.key(constants=True) for c in again.hall_of_fame.front()] == \
+        [c.expr.key(constants=True) for c in result.hall_of_fame.front()]
+
+
+class _Captured(Exception):
+    pass
+
+
+def test_run_search_gives_unbounded_workers_one_shared_exchange(monkeypatch):
+    captured = []
+
+    def fake(X, y, w, configs, seeds, deadline):
+        captured.append(configs)
+        raise _Captured
+
+    monkeypatch.setattr(pool, "_run_processes", fake)
+    X, y = _noise()
+    with pytest.raises(_Captured):
+        run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=5.0, seed=7),
+                   n_jobs=3)
+    configs = captured[-1]
+    assert [c.worker for c in configs] == [0, 1, 2] and [c.seed for c in configs] == [7, 8, 9]
+    assert all(isinstance(c.exchange, FileExchange) for c in configs)
+    assert len({c.exchange.directory for c in configs}) == 1
+    # bounded by evaluations: reproducible, so no exchange, and the evaluations are split
+    with pytest.raises(_Captured):
+        run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, max_evals=3000, seed=0),
+                   n_jobs=2)
+    assert all(c.exchange is None and c.max_evals == 1500 for c in captured[-1])
+
+
+def test_worker_processes_share_their_fronts(tmp_path):
+    """Two spawned worker processes read the fronts in the shared folder: a front
+    that a third worker left there (an exact formula) reaches both, and stops them.
+    Bounded by evaluations, so nothing races the clock."""
     rng = np.random.default_rng(1)
     X = rng.uniform(-2, 2, size=(300, 3))
-    y = np.sin(X[:, 0] * X[:, 1]) + 0.3 * np.exp(0.5 * X[:, 2]) * X[:, 0] + rng.normal(0, 0.3, 300)
-    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=6.0, seed=0, exchange_every=1, polish=False)
-    result = run_search(X, y, config, n_jobs=2)
-    assert result.n_received > 0
-    # bounded by evaluations: reproducible, so no exchange
-    bounded = run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=30.0, max_evals=3000, seed=0,
-                                            exchange_every=1, polish=False), n_jobs=2)
-    assert bounded.n_received == 0
+    y = rng.normal(size=300)
+    FileExchange(tmp_path).swap(9, [(["mul", "C", "x2"], [3.0], 0.0)])
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=100_000,
+                          exchange=FileExchange(tmp_path), exchange_every=1, population_size=60,
+                          n_offspring=60, enumeration_fraction=0.02, polish=False, mcts=False,
+                          structure_tests=("variables",))  # the exchange, not the structure
+    configs = [replace(config, seed=k, worker=k) for k in range(2)]
+    results, interrupted = pool._run_processes(X, y, None, configs, [], time.time() + 1e6)
+    assert not interrupted
+    for r in results:
+        assert r.n_received >= 1 and r.stopped_early and r.n_evals < 100_000
+        assert any(c.expr.tokens == ("mul", "C", "x2") for c in r.hall_of_fame.candidates())
+    # and each published its own front (before it received the exact one) for the others
+    for k in range(2):
+        front = json.loads((tmp_path / f"front_{k}.json").read_text())
+        assert front and all(len(item) == 3 for item in front)
 
 
 def test_ray_exchange_actor():

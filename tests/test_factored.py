@@ -1,4 +1,4 @@
-"""Cheap structure after dividing out a power law (symreg.search.factored)."""
+"""Cheap structure after dividing out a power law (symreg.search.structure.factored)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from symreg.constants import fit_constants
-from symreg.search.factored import factored_candidates, power_law_factor
-from symreg.search.rational import rational_candidates
-from symreg.search.transforms import transformed_candidates
+from symreg.search.structure import (
+    factored_candidates,
+    power_law_factor,
+    rational_candidates,
+    transformed_candidates,
+)
 
 
 def _exact(cands, X, y) -> bool:
@@ -71,10 +74,10 @@ def test_factored_respects_operators_and_awkward_data():
 
 
 def test_square_roots_of_ratios_are_split_when_both_sides_keep_one_sign():
-    from symreg.search.factored import _root
-    from symreg.search.structure import _Ops
+    from symreg.search.structure.factored import _root
+    from symreg.tree import TreeBuilder
 
-    build = _Ops(None)
+    build = TreeBuilder(None)
     X = np.random.default_rng(4).uniform(1, 2, size=(50, 2))
     # (x0 + 3)/(x1 + 1): both sides positive
     assert _root(build, ("div", ("add", "x0", 3.0), ("add", "x1", 1.0)), X) == \

@@ -28,7 +28,7 @@ def test_puct_concentrates_on_the_rewarding_slot():
     tree = StructureMCTS(4, ["add", "mul", "sin"], rng, max_slots=2, max_slots_deep=2)
     chose_x2 = 0
     for i in range(300):
-        path, menu, slots = tree.select()
+        path, _menu, slots = tree.select()
         good = any(s.tokens == ("x2",) for s in slots)
         tree.backup(path, 1.0 if good else 0.1)
         if i >= 200:
@@ -47,7 +47,7 @@ def test_prior_steers_the_first_choices():
     tree = StructureMCTS(6, ["add", "mul"], rng, prior=prior)
     picks = []
     for _ in range(12):
-        path, menu, slots = tree.select()
+        path, _menu, slots = tree.select()
         picks.append(any(s.tokens == ("x3",) for s in slots))
         tree.backup(path, 0.5)
     assert sum(picks) >= 10
@@ -58,7 +58,7 @@ def test_a_failing_prior_is_ignored():
         raise RuntimeError("model not loaded")
 
     tree = StructureMCTS(3, ["add", "mul"], np.random.default_rng(0), prior=prior)
-    path, menu, slots = tree.select()
+    _path, _menu, slots = tree.select()
     assert slots
 
 
@@ -79,7 +79,7 @@ def test_same_seed_same_paths():
         tree = StructureMCTS(3, ["add", "mul", "exp"], np.random.default_rng(7))
         out = []
         for k in range(20):
-            path, menu, slots = tree.select()
+            path, _menu, slots = tree.select()
             tree.backup(path, (k % 3) / 3)
             out.append((path, tuple(s.tokens for s in slots)))
         return out

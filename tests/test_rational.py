@@ -1,5 +1,5 @@
-"""Sparse ratios P/Q (symreg.search.rational), sums with sines and cosines
-(symreg.search.trig) and the subset selection they share."""
+"""Sparse ratios P/Q (symreg.search.structure.rational), sums with sines and cosines
+(symreg.search.structure.trig) and the subset selection they share."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 
 from symreg.constants import fit_constants
-from symreg.search.rational import rational_candidates
-from symreg.search.transforms import transformed_candidates
-from symreg.search.trig import trig_candidates
+from symreg.search.structure import rational_candidates, transformed_candidates, trig_candidates
 
 
 def _best_nmse(cands, X, y):

@@ -114,7 +114,7 @@ def test_power_law_respects_operators():
     y = 2.3 * X[:, 0] ** 1.5 / X[:, 1] ** 2
     e = power_law(X, y, operators=["mul", "div", "pow"])
     assert e is not None
-    assert set(t for t in e.tokens if t in ops.OPERATORS) <= {"mul", "div", "pow"}
+    assert {t for t in e.tokens if t in ops.OPERATORS} <= {"mul", "div", "pow"}
     np.testing.assert_allclose(e.evaluate(X), y, rtol=1e-9)
     # x^1.5 cannot be written without sqrt or pow
     assert power_law(X, y, operators=["mul", "div", "square", "cube"]) is None
@@ -220,7 +220,7 @@ def test_structure_candidates_uses_only_allowed_operators():
         cands = structure_candidates(X, y, allowed)
         assert cands
         for c in cands:
-            assert set(t for t in c.tokens if t in ops.OPERATORS) <= set(allowed), (allowed, c)
+            assert {t for t in c.tokens if t in ops.OPERATORS} <= set(allowed), (allowed, c)
             assert np.all(np.isfinite(c.evaluate(X)))
     best = structure_candidates(X, y, ops.DEFAULT_OPERATORS)[0]
     np.testing.assert_allclose(best.evaluate(X), y, rtol=1e-9)

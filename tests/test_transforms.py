@@ -1,4 +1,4 @@
-"""Cheap structure through a transformed target (symreg.search.transforms)."""
+"""Cheap structure through a transformed target (symreg.search.structure.transforms)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from symreg.constants import fit_constants
-from symreg.search.transforms import transformed_candidates
+from symreg.search.structure import transformed_candidates
 
 
 def _best_nmse(X, y, operators=None):

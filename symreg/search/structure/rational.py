@@ -22,12 +22,21 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..expression import Expression
-from ..tree import tree_to_expression
-from .structure import _Disallowed, _Gram, _prepared, _refit, _sum_tree, _unit_columns
-from .transforms import _library, _monomial_values, _term_node
+from ...expression import Expression
+from ...tree import Disallowed, tree_to_expression
+from .library import (
+    Gram,
+    laurent_library,
+    monomial_values,
+    prepared,
+    refit,
+    sum_tree,
+    term_node,
+    unit_columns,
+)
+from .registry import BaseTest, register
 
-__all__ = ["rational_candidates"]
+__all__ = ["Rational", "rational_candidates"]
 
 
 def _best_numerators(A: np.ndarray, t: np.ndarray, max_terms: int) -> list[tuple[float, list[int]]]:
@@ -38,7 +47,7 @@ def _best_numerators(A: np.ndarray, t: np.ndarray, max_terms: int) -> list[tuple
     Why exhaustive pairs: in a weighted mean ``y·m₁ = m₁r₁ + m₂r₂ − b·y·m₂``
     the single column that best matches the target is ``m₁²r₁`` or
     ``m₁√r₁``, not a term of the law, and no swap leads back from there."""
-    g = _Gram(A, t)
+    g = Gram(A, t)
     G, b = g.G, g.b
     m = G.shape[0]
     out = []
@@ -86,23 +95,24 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
     ``div`` (or ``add``/``mul``) is not allowed or the data do not permit a
     fit.
     """
-    prepared = _prepared(X, y, operators, "mul", "add", "div")
-    if prepared is None:
+    data = prepared(X, y, operators, "mul", "add", "div")
+    if data is None:
         return []
-    X, y, build = prepared
+    X, y, build = data
     n, d = X.shape
-    keys, M = _library(X, 2, max_columns, with_logs=False, max_degree=3, max_wide=64)
+    keys, M = laurent_library(X, 2, max_columns, with_logs=False, max_degree=3, max_wide=64)
     if not keys:
         return []
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    rows = (np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points
+            else np.arange(n))
     # integer powers only: √ forms of the same monomial are nearly collinear
     # with it and crowd the law's own terms out of the best pairs
     integer = np.array([isinstance(k, dict) and all(p.denominator == 1 for p in k.values())
                         for k in keys])
     with np.errstate(all="ignore"):
         finite = np.all(np.isfinite(M), axis=0) & integer
-    P, p_keep = _unit_columns(M, rows, finite)
+    P, p_keep = unit_columns(M, rows, finite)
     if p_keep.size == 0:
         return []
     normalisers: list = [None]
@@ -117,7 +127,7 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
     found: list[tuple[float, int, int, list[int], dict | None]] = []
     ys = y[rows]
     for q0_key, qi in runs:
-        q0 = np.ones(len(rows)) if q0_key is None else _monomial_values(X[rows], q0_key)
+        q0 = np.ones(len(rows)) if q0_key is None else monomial_values(X[rows], q0_key)
         with np.errstate(all="ignore"):
             t = ys * q0
             t = t - t.mean()
@@ -145,21 +155,34 @@ def rational_candidates(X, y, operators: Sequence[str] | None = None, *, max_ter
         if taken.get(size, 0) >= per_size:
             continue
         taken[size] = taken.get(size, 0) + 1
-        q0 = np.ones(n) if q0_key is None else _monomial_values(X, q0_key)
+        q0 = np.ones(n) if q0_key is None else monomial_values(X, q0_key)
         with np.errstate(all="ignore"):
             cols = np.concatenate([M[:, num], (y * M[:, qi])[:, None]], axis=1)
-            coefs, intercept = _refit(cols, y * q0)
+            coefs, intercept = refit(cols, y * q0)
         if not np.all(np.isfinite(coefs)):
             continue
         try:
-            p_terms = [(float(c), _term_node(build, keys[k], X)) for c, k in zip(coefs, num)]
-            q_term = (-float(coefs[-1]), _term_node(build, keys[qi], X))
+            p_terms = [(float(c), term_node(build, keys[k], X)) for c, k in zip(coefs, num)]
+            q_term = (-float(coefs[-1]), term_node(build, keys[qi], X))
             if q0_key is None:
-                Q = _sum_tree(build, [q_term], 1.0)
+                Q = sum_tree(build, [q_term], 1.0)
             else:
-                Q = _sum_tree(build, [(1.0, _term_node(build, q0_key, X)), q_term], None)
-            out.append(tree_to_expression(build("div", _sum_tree(build, p_terms, intercept), Q)))
-        except _Disallowed:
+                Q = sum_tree(build, [(1.0, term_node(build, q0_key, X)), q_term], None)
+            out.append(tree_to_expression(build("div", sum_tree(build, p_terms, intercept), Q)))
+        except Disallowed:
             continue
     return out
 
+
+
+@register
+class Rational(BaseTest):
+    """:func:`rational_candidates`, screened with the transformed targets in stage 1."""
+
+    name = "rational"
+    stage = 1
+    order = 1
+    needs = ("mul", "add", "div")
+
+    def candidates(self, X, y, operators, seed):
+        return rational_candidates(X, y, operators, seed=seed)

@@ -21,121 +21,27 @@ nothing raises on data.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
-from fractions import Fraction
 
 import numpy as np
 
-from ..expression import Expression
-from ..tree import expression_to_tree, tree_to_expression
-from .structure import (
-    _Disallowed,
-    _monomial_tree,
-    _Ops,
-    _prepared,
-    _refit,
-    _select_subsets,
-    _sum_tree,
-    _unit_columns,
-    sparse_polynomial,
+from ...expression import Expression
+from ...tree import Disallowed, TreeBuilder, expression_to_tree, tree_to_expression
+from .library import (
+    laurent_library,
+    prepared,
+    refit,
+    select_subsets,
+    sum_tree,
+    term_node,
+    unit_columns,
 )
+from .polynomial import sparse_polynomial
+from .registry import BaseTest, register
 
-__all__ = ["transformed_candidates"]
+__all__ = ["Transformed", "transformed_candidates"]
 
-_POWERS = (Fraction(-2), Fraction(-1), Fraction(-1, 2), Fraction(1, 2), Fraction(1),
-           Fraction(2), Fraction(3))
-
-
-def _library(X: np.ndarray, max_factors: int, max_columns: int, with_logs: bool,
-             max_degree: int = 4, max_wide: int = 600):
-    """Laurent monomials of up to ``max_factors`` variables as columns, with their
-    exponents ``{var: power}`` and total degree (sum of |powers|) at most
-    ``max_degree``, then up to ``max_wide`` monomials of more variables
-    with powers ±1; plus ``log|x_j|`` columns (key ``("log", j)``)."""
-    n, d = X.shape
-    positive = [bool(np.all(X[:, j] > 0)) for j in range(d)]
-    nonzero = [bool(np.all(X[:, j] != 0)) for j in range(d)]
-
-    def allowed(j: int, p: Fraction) -> bool:
-        if p.denominator != 1:
-            return positive[j]
-        return p > 0 or nonzero[j]
-
-    def monomials(k: int) -> list[dict]:
-        out = []
-        for vars_ in itertools.combinations(range(d), k):
-            for powers in itertools.product(_POWERS, repeat=k):
-                if sum(abs(p) for p in powers) <= max_degree and all(
-                        allowed(j, p) for j, p in zip(vars_, powers)):
-                    out.append(dict(zip(vars_, powers)))
-        return out
-
-    # terms of one, two, ... variables while the library stays within max_columns
-    terms: list[dict] = []
-    included = 0
-    for factors in range(1, min(max_factors, d) + 1):
-        more = monomials(factors)
-        if terms and len(terms) + len(more) + d > max_columns:
-            break
-        terms += more
-        included = factors
-    # "wide" monomials: more variables than above, each to the power ±1 (a
-    # Boltzmann factor m*g*x/(k*T), a Coulomb term q/(eps*r*c)), while they stay few
-    usable = [j for j in range(d) if nonzero[j]]
-    wide: list[dict] = []
-    for k in range(included + 1, len(usable) + 1):
-        count = len(wide) + math.comb(len(usable), k) * 2**k
-        if count > max_wide:
-            break
-        for vars_ in itertools.combinations(usable, k):
-            for signs in itertools.product((Fraction(-1), Fraction(1)), repeat=k):
-                wide.append(dict(zip(vars_, signs)))
-    terms += wide
-    keys: list = list(terms)
-    cols = []
-    with np.errstate(all="ignore"):
-        cols += [_monomial_values(X, t) for t in terms]
-        if with_logs:
-            for j in range(d):
-                if nonzero[j]:
-                    keys.append(("log", j))
-                    cols.append(np.log(np.abs(X[:, j])))
-    if not cols:
-        return [], np.zeros((n, 0))
-    return keys, np.stack(cols, axis=1)
-
-
-def _monomial_values(X: np.ndarray, key: dict) -> np.ndarray:
-    """The monomial ``{var: power}`` on the rows of ``X`` (half powers through √)."""
-    out = np.ones(X.shape[0])
-    for j, p in key.items():
-        p = Fraction(p)
-        out = out * (X[:, j] ** float(p) if p.denominator == 1 else np.sqrt(X[:, j]) ** p.numerator)
-    return out
-
-
-def _term_node(build: _Ops, key, X: np.ndarray):
-    if isinstance(key, tuple):  # ("log", j)
-        j = key[1]
-        x = f"x{j}"
-        return build("log", x if np.all(X[:, j] > 0) else build("abs", x))
-    num, den = [], []
-    for j, p in sorted(key.items()):
-        x = f"x{j}"
-        node = x if abs(p) == 1 else build.power(x, abs(p))
-        (num if p > 0 else den).append(node)
-    N, D = _monomial_tree(build, num, den)
-    if D is None:
-        return N
-    if build.ok("div"):
-        return build("div", N if N is not None else 1.0, D)
-    inv = build("inv", D)
-    return inv if N is None else build("mul", N, inv)
-
-
-def _transforms(y: np.ndarray, build: _Ops) -> list[tuple[str, np.ndarray]]:
+def _transforms(y: np.ndarray, build: TreeBuilder) -> list[tuple[str, np.ndarray]]:
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
     out = []
     with np.errstate(all="ignore"):
@@ -158,7 +64,7 @@ def _transforms(y: np.ndarray, build: _Ops) -> list[tuple[str, np.ndarray]]:
     return [(name, t) for name, t in out if np.all(np.isfinite(t)) and np.ptp(t) > 0]
 
 
-def _invert(build: _Ops, name: str, body):
+def _invert(build: TreeBuilder, name: str, body):
     if name == "inverse":
         return build("div", 1.0, body) if build.ok("div") else build("inv", body)
     if name == "square":
@@ -187,10 +93,10 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
     log the intercept is dropped (it is a scale factor, which the search's
     linear scaling supplies). Returns ``[]`` when nothing applies.
     """
-    prepared = _prepared(X, y, operators, "mul", "add")
-    if prepared is None:
+    data = prepared(X, y, operators, "mul", "add")
+    if data is None:
         return []
-    X, y, build = prepared
+    X, y, build = data
     n = X.shape[0]
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else None
@@ -198,26 +104,26 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
     for name, t in _transforms(y, build):
         # 1/y² of m/sqrt(1 - v²/c²) holds v²/(m²c²), of total degree 6; a library that
         # large everywhere would lead the greedy selection astray on the others
-        keys, M = _library(X, 3, max_columns, with_logs=(name == "log"),
+        keys, M = laurent_library(X, 3, max_columns, with_logs=(name == "log"),
                            max_degree=6 if name == "inverse_square" else 4)
         if not keys:
             continue
         ts = t[rows] if rows is not None else t
-        A, keep = _unit_columns(M, rows)
+        A, keep = unit_columns(M, rows)
         if keep.size == 0:
             continue
-        subsets = _select_subsets(A, ts - ts.mean(), min(max_terms, n - 2))
+        subsets = select_subsets(A, ts - ts.mean(), min(max_terms, n - 2))
         for S in subsets:
             chosen = [keep[s] for s in S]
-            coefs, intercept = _refit(M[:, chosen], t)
+            coefs, intercept = refit(M[:, chosen], t)
             if not np.all(np.isfinite(coefs)):
                 continue
             if name == "log":
                 intercept = None
             try:
-                terms = [(float(c), _term_node(build, keys[k], X)) for c, k in zip(coefs, chosen)]
-                tree = _invert(build, name, _sum_tree(build, terms, intercept))
-            except _Disallowed:
+                terms = [(float(c), term_node(build, keys[k], X)) for c, k in zip(coefs, chosen)]
+                tree = _invert(build, name, sum_tree(build, terms, intercept))
+            except Disallowed:
                 continue
             out.append(tree_to_expression(tree))
         # the plain polynomial library too: its cross terms (x1*x2) of two and more
@@ -227,7 +133,19 @@ def transformed_candidates(X, y, operators: Sequence[str] | None = None, *, max_
                 for poly in sparse_polynomial(X, t, degree, max_terms, operators=operators):
                     try:
                         tree = _invert(build, name, expression_to_tree(poly))
-                    except _Disallowed:
+                    except Disallowed:
                         continue
                     out.append(tree_to_expression(tree))
     return out
+
+
+@register
+class Transformed(BaseTest):
+    """:func:`transformed_candidates`, screened with the ratios in stage 1."""
+
+    name = "transformed"
+    stage = 1
+    needs = ("mul", "add")
+
+    def candidates(self, X, y, operators, seed):
+        return transformed_candidates(X, y, operators, seed=seed)

@@ -19,20 +19,21 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..expression import Expression
-from ..tree import tree_to_expression
-from .structure import (
-    _Disallowed,
-    _Ops,
-    _prepared,
-    _refit,
-    _select_subsets,
-    _sum_tree,
-    _unit_columns,
+from ...expression import Expression
+from ...tree import Disallowed, TreeBuilder, tree_to_expression
+from .library import (
+    laurent_library,
+    monomial_values,
+    prepared,
+    refit,
+    select_subsets,
+    sum_tree,
+    term_node,
+    unit_columns,
 )
-from .transforms import _library, _monomial_values, _term_node
+from .registry import BaseTest, register
 
-__all__ = ["trig_candidates"]
+__all__ = ["Trig", "trig_candidates"]
 
 _MULTIPLIER_POWERS = (Fraction(1, 2), Fraction(1), Fraction(-1))
 
@@ -54,7 +55,7 @@ def _argument_values(X: np.ndarray, arg: tuple) -> np.ndarray:
     return X[:, arg[1]] - X[:, arg[2]]
 
 
-def _argument_node(build: _Ops, arg: tuple):
+def _argument_node(build: TreeBuilder, arg: tuple):
     if arg[0] == "var":
         return f"x{arg[1]}"
     return build(arg[0], f"x{arg[1]}", f"x{arg[2]}")
@@ -99,10 +100,10 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     Returns ``[]`` when neither ``sin`` nor ``cos`` is allowed, or the data
     do not permit a fit.
     """
-    prepared = _prepared(X, y, operators, "mul", "add")
-    if prepared is None:
+    data = prepared(X, y, operators, "mul", "add")
+    if data is None:
         return []
-    X, y, build = prepared
+    X, y, build = data
     n = X.shape[0]
     funcs = [f for f in ("sin", "cos") if build.ok(f)]
     if not funcs:
@@ -110,7 +111,8 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     if build.ok("cos", "square"):
         funcs.append("cos2")
     args = _arguments(X, max_pairs_d)
-    plain_keys, plain = _library(X, 2, max_columns // 3, with_logs=False, max_degree=2, max_wide=0)
+    plain_keys, plain = laurent_library(X, 2, max_columns // 3, with_logs=False, max_degree=2,
+                                        max_wide=0)
     # integer powers only in the plain part: √(x0·x1) stands in for (x0 + x1)/2
     # well enough to lead the selection away from x0 + x1 + 2√(x0·x1)·cos δ
     integer = [i for i, k in enumerate(plain_keys) if all(p.denominator == 1 for p in k.values())]
@@ -120,7 +122,7 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
     keys: list = list(plain_keys)
     cols = [plain[:, i] for i in range(plain.shape[1])]
     with np.errstate(all="ignore"):
-        mult_values = [_monomial_values(X, m) for m in mults]
+        mult_values = [monomial_values(X, m) for m in mults]
         for arg in args:
             a = _argument_values(X, arg)
             for f in funcs:
@@ -132,11 +134,12 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
                     cols.append(mv * v)
     M = np.stack(cols, axis=1)
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points else np.arange(n)
+    rows = (np.sort(rng.choice(n, size=max_points, replace=False)) if n > max_points
+            else np.arange(n))
     targets = [("identity", y)]
     if (np.all(y > 0) or np.all(y < 0)) and build.ok("sqrt"):
         targets.append(("square", y * y))
-    A, keep = _unit_columns(M, rows)
+    A, keep = unit_columns(M, rows)
     if keep.size == 0:
         return []
     n_plain = int(np.sum(keep < len(plain_keys)))     # keep is sorted: plain columns first
@@ -147,12 +150,12 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
         if not np.all(np.isfinite(t)) or np.ptp(ts) <= 0:
             continue
         tc = ts - ts.mean()
-        subsets = _select_subsets(A, tc, min(max_terms, len(rows) - 2))
+        subsets = select_subsets(A, tc, min(max_terms, len(rows) - 2))
         for S in _reselect_plain(A, tc, subsets, n_plain):
             if not any(isinstance(keys[keep[s]], tuple) for s in S):
                 continue            # no trigonometric term: the other tests cover it
             chosen = [int(keep[s]) for s in S]
-            coefs, intercept = _refit(M[:, chosen], t)
+            coefs, intercept = refit(M[:, chosen], t)
             if not np.all(np.isfinite(coefs)):
                 continue
             # terms at round-off level (1e-15 · cos(x0 - x1) beside an exact fit) go
@@ -160,16 +163,16 @@ def trig_candidates(X, y, operators: Sequence[str] | None = None, *, max_terms: 
             size = np.abs(coefs) * np.sqrt(np.mean(M[:, chosen] ** 2, axis=0))
             if np.any(size < 1e-9 * scale) and np.any(size >= 1e-9 * scale):
                 chosen = [k for k, z in zip(chosen, size) if z >= 1e-9 * scale]
-                coefs, intercept = _refit(M[:, chosen], t)
+                coefs, intercept = refit(M[:, chosen], t)
             key = tuple(sorted(chosen)) + (name,)
             if key in seen or not np.all(np.isfinite(coefs)):
                 continue
             seen.add(key)
             try:
                 terms = [(float(c), _trig_node(build, keys[k], X)) for c, k in zip(coefs, chosen)]
-                body = _sum_tree(build, terms, intercept)
+                body = sum_tree(build, terms, intercept)
                 out.append(tree_to_expression(build("sqrt", body) if name == "square" else body))
-            except _Disallowed:
+            except Disallowed:
                 continue
     return out
 
@@ -205,15 +208,31 @@ def _reselect_plain(A: np.ndarray, t: np.ndarray, subsets: list[list[int]], n_pl
         out.append(list(trig))
         if ok.size == 0 or not np.any(t1):
             continue
-        for P in _select_subsets(P1[:, ok] / n1[ok], t1, max_plain):
+        for P in select_subsets(P1[:, ok] / n1[ok], t1, max_plain):
             out.append(sorted([int(ok[p]) for p in P] + list(trig)))
     return out
 
 
-def _trig_node(build: _Ops, key, X: np.ndarray):
+def _trig_node(build: TreeBuilder, key, X: np.ndarray):
     if isinstance(key, dict):
-        return _term_node(build, key, X)
+        return term_node(build, key, X)
     _, f, arg, mult = key
     a = _argument_node(build, arg)
     node = build("square", build("cos", a)) if f == "cos2" else build(f, a)
-    return node if not mult else build("mul", _term_node(build, mult, X), node)
+    return node if not mult else build("mul", term_node(build, mult, X), node)
+
+
+@register
+class Trig(BaseTest):
+    """:func:`trig_candidates`, screened on their own in stage 3, the last."""
+
+    name = "trig"
+    stage = 3
+    needs = ("mul", "add")
+
+    def applies(self, X, y, operators):
+        build = TreeBuilder(operators)
+        return build.ok(*self.needs) and (build.ok("sin") or build.ok("cos"))
+
+    def candidates(self, X, y, operators, seed):
+        return trig_candidates(X, y, operators, seed=seed)

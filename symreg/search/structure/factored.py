@@ -19,39 +19,18 @@ multiplied back by ``M``. Numpy only; nothing raises on data.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 
 import numpy as np
 
-from ..expression import Expression
-from ..tree import expression_to_tree, tree_to_expression
+from ...expression import Expression
+from ...tree import Disallowed, expression_to_tree, tree_to_expression
+from .library import monomial_values, prepared, term_node
+from .power import power_law_factor
 from .rational import rational_candidates
-from .structure import _Disallowed, _prepared
-from .transforms import _monomial_values, _term_node, transformed_candidates
+from .registry import BaseTest, register
+from .transforms import transformed_candidates
 
-__all__ = ["factored_candidates", "power_law_factor"]
-
-
-def power_law_factor(X: np.ndarray, y: np.ndarray, tol: float = 0.1) -> dict[int, Fraction] | None:
-    """The monomial ``{j: power}`` of the exponents of the log-linear fit that lie
-    within ``tol`` of a nonzero integer; ``None`` when ``y`` is not one-signed
-    and nonzero, no column is usable, or no exponent qualifies."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n, d = X.shape
-    if not (np.all(y > 0) or np.all(y < 0)):
-        return None
-    with np.errstate(all="ignore"):
-        usable = [j for j in range(d) if np.all(X[:, j] != 0) and np.ptp(X[:, j]) > 0]
-        if not usable or n <= len(usable) + 1:
-            return None
-        A = np.concatenate([np.ones((n, 1)), np.log(np.abs(X[:, usable]))], axis=1)
-        coef = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][1:]
-    if not np.all(np.isfinite(coef)):
-        return None
-    key = {j: Fraction(round(a)) for j, a in zip(usable, coef.tolist())
-           if round(a) != 0 and abs(a - round(a)) <= tol}
-    return key or None
+__all__ = ["Factored", "factored_candidates"]
 
 
 def _values(node, X: np.ndarray) -> np.ndarray:
@@ -89,24 +68,24 @@ def _root(build, ratio, X: np.ndarray):
 def factored_candidates(X, y, operators: Sequence[str] | None = None, *,
                         seed: int = 0) -> list[Expression]:
     """Candidates ``M · f`` with ``M`` from :func:`power_law_factor` and ``f`` from
-    :func:`~symreg.search.transforms.transformed_candidates` and
-    :func:`~symreg.search.rational.rational_candidates` on ``z = y/M`` (and
+    :func:`~symreg.search.structure.transforms.transformed_candidates` and
+    :func:`~symreg.search.structure.rational.rational_candidates` on ``z = y/M`` (and
     ``sqrt`` of the ratio test on ``z²``). Returns ``[]`` when no factor applies
     or ``mul`` is not allowed."""
-    prepared = _prepared(X, y, operators, "mul")
-    if prepared is None:
+    data = prepared(X, y, operators, "mul")
+    if data is None:
         return []
-    X, y, build = prepared
+    X, y, build = data
     key = power_law_factor(X, y)
     if key is None:
         return []
     with np.errstate(all="ignore"):
-        z = y / _monomial_values(X, key)
+        z = y / monomial_values(X, key)
     if not np.all(np.isfinite(z)) or np.ptp(z) <= 1e-12 * np.max(np.abs(z)):
         return []   # M is the whole law: the power-law test has it already
     try:
-        factor = _term_node(build, key, X)
-    except _Disallowed:
+        factor = term_node(build, key, X)
+    except Disallowed:
         return []
     parts: list[tuple[Expression, bool]] = [
         (e, False) for e in transformed_candidates(X, z, operators, seed=seed)
@@ -123,6 +102,18 @@ def factored_candidates(X, y, operators: Sequence[str] | None = None, *,
                 if sign < 0:
                     body = build("mul", -1.0, body)
             out.append(tree_to_expression(build("mul", factor, body)))
-        except (_Disallowed, ValueError):
+        except (Disallowed, ValueError):
             continue
     return out
+
+
+@register
+class Factored(BaseTest):
+    """:func:`factored_candidates`, screened on their own in stage 2."""
+
+    name = "factored"
+    stage = 2
+    needs = ("mul",)
+
+    def candidates(self, X, y, operators, seed):
+        return factored_candidates(X, y, operators, seed=seed)
