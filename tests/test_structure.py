@@ -236,3 +236,73 @@ def test_structure_candidates_is_fast():
     cands = structure_candidates(X, y, ops.DEFAULT_OPERATORS)
     assert time.perf_counter() - t0 < 1.0
     assert cands
+
+
+# ----------------------------------------------------------------------------
+# the registry of structure tests
+# ----------------------------------------------------------------------------
+
+def test_the_registry_lists_the_tests_in_run_order():
+    from symreg.search.structure import StructureTest, get_structure_tests, list_structure_tests
+
+    names = list_structure_tests()
+    assert names == ["power_law", "sparse_polynomial", "variables", "transformed", "rational",
+                     "factored", "trig"]
+    tests = get_structure_tests()
+    assert [t.name for t in tests] == names
+    assert all(isinstance(t, StructureTest) for t in tests)
+    stages = [t.stage for t in tests]
+    assert stages == sorted(stages)
+    # the first stage is fitted whole, the later ones screened
+    assert all(t.screen == (t.stage > 0) for t in tests)
+    # a subset keeps the run order whatever order it is named in
+    assert [t.name for t in get_structure_tests(["trig", "power_law"])] == ["power_law", "trig"]
+    with pytest.raises(ValueError, match="known: power_law"):
+        get_structure_tests(["power_law", "fourier"])
+
+
+def test_each_test_yields_its_function_candidates():
+    from symreg.search.structure import get_structure_tests, rational_candidates
+
+    X = np.random.default_rng(0).uniform(1, 2, size=(100, 2))
+    y = (X[:, 0] + 1.0) / (X[:, 1] + 2.0)
+    by_name = {t.name: t for t in get_structure_tests()}
+    keys = [e.key(constants=True) for e in by_name["rational"].candidates(X, y, None, 5)]
+    assert keys == [e.key(constants=True) for e in rational_candidates(X, y, None, seed=5)]
+    assert [e.tokens for e in by_name["variables"].candidates(X, y, None, 0)] == [("x0",), ("x1",)]
+    # a test that needs a missing operator does not apply
+    assert not by_name["rational"].applies(X, y, ("add", "mul"))
+    assert not by_name["trig"].applies(X, y, ("add", "mul", "exp"))
+    assert by_name["trig"].applies(X, y, ("add", "mul", "cos"))
+
+
+def test_the_search_runs_only_the_named_structure_tests(monkeypatch):
+    from symreg.search import structure
+    from symreg.search.engine import SearchConfig, search
+
+    calls = []
+    for cls in (structure.PowerLaw, structure.SparsePolynomial, structure.Variables,
+                structure.Transformed, structure.Rational, structure.Factored, structure.Trig):
+        original = cls.candidates
+
+        def spy(self, X, y, operators, seed, _original=original):
+            calls.append(self.name)
+            return _original(self, X, y, operators, seed)
+
+        monkeypatch.setattr(cls, "candidates", spy)
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 2, size=(100, 2))
+    y = np.sin(X[:, 0]) + rng.normal(0, 0.1, 100)
+    ops_ = ("add", "mul", "div", "sin")
+    config = SearchConfig(operators=ops_, max_evals=1500, seed=0, polish=False, mcts=False,
+                          population_size=30, n_offspring=30,
+                          structure_tests=("variables", "rational"))
+    search(X, y, config)
+    assert calls == ["variables", "rational"]
+    calls.clear()
+    search(X, y, SearchConfig(operators=ops_, max_evals=1500, seed=0, polish=False, mcts=False,
+                              population_size=30, n_offspring=30))
+    assert calls == ["power_law", "sparse_polynomial", "variables", "transformed", "rational",
+                     "factored", "trig"]
+    with pytest.raises(ValueError, match="unknown structure test.*known: power_law"):
+        search(X, y, SearchConfig(operators=ops_, max_evals=100, structure_tests=("fourier",)))
