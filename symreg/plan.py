@@ -14,8 +14,8 @@
 3. **the slow proposers** (LIES, DySymNet), one after the other, an equal share
    each of what is left of ``p·T``; right after each, **the reduced problems**
    it found (groups ``y = M·f(g)``, at most :data:`MAX_REDUCTIONS`) are searched,
-   each with :data:`REDUCED_SHARE` of the budget (their time is the search's, not
-   the other proposers'); an exact ``f`` stops the proposers;
+   each with :data:`REDUCED_SHARE` of the budget and of ``max_evals`` (their time
+   is the search's, not the other proposers'); an exact ``f`` stops the proposers;
 4. **the rest of the search**, seeded by the guesses, the proposals and the
    first half's front: what is left of ``T`` (at least :data:`MIN_REST_SHARE`
    of it), or, bounded by ``max_evals`` after a first half, a fixed
@@ -314,8 +314,9 @@ def search_reductions(reductions: Sequence, X: np.ndarray, y: np.ndarray,
     while ``f`` on the reduced problem is a few tokens that its enumeration lists
     outright; hence the enumeration gets most of the short budget. At most
     :data:`MAX_REDUCTIONS` groups, each with :data:`REDUCED_SHARE` of the fit's
-    budget ``config.time_budget`` (at least :data:`REDUCED_MIN_SECONDS`),
-    stopping at an exact ``f``.
+    budget ``config.time_budget`` (at least :data:`REDUCED_MIN_SECONDS`) and of
+    its ``max_evals`` when it has one, stopping at an exact ``f``. Their
+    evaluations are not counted in the fit's ``n_evals_``.
 
     Parameters
     ----------
@@ -340,9 +341,12 @@ def search_reductions(reductions: Sequence, X: np.ndarray, y: np.ndarray,
         ok = np.isfinite(g).all(axis=1) & np.isfinite(z)
         if ok.sum() < 10:
             continue
+        # a fit bounded by max_evals bounds its reduced searches the same way, so
+        # that they too give the same result for the same seed
+        evals = None if config.max_evals is None else max(1, int(REDUCED_SHARE * config.max_evals))
         sub = dataclasses.replace(config, time_budget=max(REDUCED_MIN_SECONDS,
                                                           REDUCED_SHARE * config.time_budget),
-                                  max_evals=None,
+                                  max_evals=evals,
                                   enumeration_fraction=REDUCED_ENUMERATION_FRACTION,
                                   structure_prior=None)
         try:
