@@ -46,7 +46,7 @@ def test_finds_the_law_and_reports_a_front(fitted):
 
 
 def test_predict_and_rows_of_the_front(fitted):
-    model, df, y = fitted
+    model, df, _y = fitted
     pred = model.predict(df)
     assert pred.shape == (len(df),)
     simplest = model.predict(df, index=0)
@@ -81,7 +81,7 @@ def test_same_seed_same_result_when_bounded_by_evaluations():
     rng = np.random.default_rng(3)
     X = rng.uniform(0.5, 2, size=(60, 2))
     y = np.exp(-X[:, 0]) * np.sin(3 * X[:, 1]) + 0.1 * rng.normal(size=60)
-    kw = dict(time_budget=60, max_evals=10_000, random_state=7)
+    kw = {"time_budget": 60, "max_evals": 10_000, "random_state": 7}
     a = SymbolicRegressor(**kw).fit(X, y).equations_
     b = SymbolicRegressor(**kw).fit(X, y).equations_
     assert list(a["equation"]) == list(b["equation"])
@@ -171,12 +171,12 @@ def test_non_numeric_column_is_named():
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(operators=["+", "frobnicate"]), "unknown operator 'frobnicate'"),
-    (dict(maxsize=0), "maxsize"),
-    (dict(time_budget=-1), "time_budget"),
-    (dict(model_selection="nope"), "model_selection"),
-    (dict(loss="nope"), "unknown loss"),
-    (dict(n_jobs=0), "n_jobs"),
+    ({"operators": ["+", "frobnicate"]}, "unknown operator 'frobnicate'"),
+    ({"maxsize": 0}, "maxsize"),
+    ({"time_budget": -1}, "time_budget"),
+    ({"model_selection": "nope"}, "model_selection"),
+    ({"loss": "nope"}, "unknown loss"),
+    ({"n_jobs": 0}, "n_jobs"),
 ])
 def test_bad_parameters(params, match):
     X, y = _xy()
