@@ -70,7 +70,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     short search for ``f`` on the columns ``g`` and ``1/g`` runs at once and its
     formulas, multiplied back, join the candidates. With ``search=False`` the
     proposers alone produce the hall of fame (they share the whole budget, less
-    a small reserve for the constant fit); model selection is the same.
+    a small reserve for the constant fit); model selection is the same. The
+    whole schedule is :class:`symreg.plan.FitPlan`.
 
     Parameters
     ----------
@@ -219,6 +220,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                 and 0 < self.proposer_time_fraction < 1):
             raise ValueError("proposer_time_fraction must be a number between 0 and 1, "
                              f"got {self.proposer_time_fraction!r}")
+        tests = self.structure_tests
+        if tests is not None and (isinstance(tests, str)
+                                  or not all(isinstance(t, str) for t in tests)):
+            raise ValueError(f"structure_tests must be a list of test names or None, got {tests!r}")
         self._make_proposers()
         if not self.search and not self.proposers and not self.guesses:
             raise ValueError("search=False needs proposers (e.g. proposers=['lies']) or guesses: "

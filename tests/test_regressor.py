@@ -177,6 +177,7 @@ def test_non_numeric_column_is_named():
     ({"model_selection": "nope"}, "model_selection"),
     ({"loss": "nope"}, "unknown loss"),
     ({"n_jobs": 0}, "n_jobs"),
+    ({"structure_tests": "power_law"}, "structure_tests must be a list"),
 ])
 def test_bad_parameters(params, match):
     X, y = _xy()
