@@ -1,4 +1,4 @@
-"""Saved runs: write a fitted :class:`~symreg.SymbolicRegressor` to a folder and read it back.
+"""Saved runs: write a fitted estimator's state (:class:`~symreg.fitted.FittedState`) to a folder and read it back.
 
 A run folder holds plain text only (no pickle, so a run can be read by any
 tool and opened safely from anywhere):
