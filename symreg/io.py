@@ -1,4 +1,4 @@
-"""Saved runs: write a fitted estimator's state (:class:`~symreg.fitted.FittedState`) to a folder and read it back.
+"""Saved runs: a fitted estimator's state (:class:`~symreg.fitted.FittedState`) in a folder.
 
 A run folder holds plain text only (no pickle, so a run can be read by any
 tool and opened safely from anywhere):
