@@ -109,10 +109,10 @@ import scipy.optimize
 from _common import finish, machine_info, machine_lines
 
 from symreg import operators as ops
-from symreg.constants import _EXACT as EXACT
 from symreg.constants import fit_constants, starting_points
 from symreg.expression import CONST, Expression, arity, is_variable, variable_index
 from symreg.generate import random_tokens
+from symreg.pareto import ROUNDOFF_RTOL as EXACT
 
 N_FEATURES = 3
 MAX_TOKENS = 20

@@ -30,6 +30,7 @@ import torch
 
 from .evaluate import compile_batch, resolve_device
 from .expression import CONST, Expression, arity
+from .pareto import ROUNDOFF_RTOL
 from .tree import subtree_ends
 
 __all__ = ["fit_constants", "linear_scaled", "nonlinear_constant_mask", "starting_points"]
@@ -191,10 +192,12 @@ def fit_constants(
     # targets as rows: one shared row, or one per expression (indexed by owner)
     yt = torch.tensor(yf.reshape(-1 if per_expr_y else 1, Xf.shape[0]), dtype=torch.float64, device=dev)
     wt = torch.as_tensor(wf / wf.sum(), dtype=torch.float64, device=dev)
-    # a loss at or below this (per expression) is an exact fit, to round-off
+    # a loss at or below this (per expression) is an exact fit, to round-off: the
+    # level of pareto.exact_floor(y, w, rtol=ROUNDOFF_RTOL, centred=False), per
+    # target row and with the normalised weights the loss uses
     wn = wf / wf.sum()
     yy = (np.square(yf) * wn).sum(-1) if per_expr_y else np.full(len(exprs), float((np.square(yf) * wn).sum()))
-    exact = _EXACT * yy
+    exact = ROUNDOFF_RTOL * yy
 
     # one stream per number of constants: the Jacobian of a program is as
     # wide as its widest expression, so mixing 1- and 4-constant expressions
@@ -286,7 +289,6 @@ def _sign_patterns(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return order[np.arange(n) % len(order)]
 
 
-_EXACT = 1e-20  # loss / mean(y²) at or below which a fit counts as exact
 
 
 def _better(a: float, b: float, tol: float = 0.0) -> bool:

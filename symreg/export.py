@@ -14,24 +14,30 @@ torch.Size([n])
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import sympy
 import torch
 from torch import nn
 
-from . import operators as ops
-from .expression import CONST, Expression, is_variable, variable_index
+from .expression import Expression
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .regressor import SymbolicRegressor
-
-__all__ = ["NumpyFunction", "SymbolicModule", "latex_table", "to_latex", "to_numpy",
-           "to_sympy", "to_torch"]
+__all__ = ["FittedModel", "NumpyFunction", "SymbolicModule", "latex_table", "to_latex",
+           "to_numpy", "to_sympy", "to_torch"]
 
 
-def _expression(source: Expression | SymbolicRegressor, index: int | None) -> Expression:
+class FittedModel(Protocol):
+    """What the exports need of a fitted :class:`~symreg.SymbolicRegressor` (the
+    regressor sits above this module and imports it, so it is named by shape)."""
+
+    equations_: Any
+    best_index_: int
+
+    def _expression(self, index: int | None) -> Expression: ...
+
+
+def _expression(source: Expression | FittedModel, index: int | None) -> Expression:
     if isinstance(source, Expression):
         if index is not None:
             raise ValueError("index applies to a fitted SymbolicRegressor, not to an Expression")
@@ -42,34 +48,17 @@ def _expression(source: Expression | SymbolicRegressor, index: int | None) -> Ex
     return source._expression(index)
 
 
-def _postfix(expr: Expression) -> list[tuple[str, int]]:
-    """The prefix tokens as a postfix program of (kind, argument) steps, where
-    kind is ``"const"`` (argument: constant index), ``"var"`` (column) or an
-    operator name (argument: arity)."""
-    program: list[tuple[str, int]] = []
-    cidx = expr.n_constants
-    for tok in reversed(expr.tokens):  # reversed prefix runs as a stack machine
-        if tok == CONST:
-            cidx -= 1
-            program.append(("const", cidx))
-        elif is_variable(tok):
-            program.append(("var", variable_index(tok)))
-        else:
-            program.append((tok, ops.OPERATORS[tok].arity))
-    return program
-
-
 # ----------------------------------------------------------------------------
 # sympy and LaTeX
 # ----------------------------------------------------------------------------
 
-def to_sympy(source: Expression | SymbolicRegressor, index: int | None = None) -> sympy.Expr:
+def to_sympy(source: Expression | FittedModel, index: int | None = None) -> sympy.Expr:
     """The formula as a sympy expression (variables by name, exact constants
     where they plainly are a fraction or a multiple of π)."""
     return _expression(source, index).sympy()
 
 
-def to_latex(source: Expression | SymbolicRegressor, index: int | None = None,
+def to_latex(source: Expression | FittedModel, index: int | None = None,
              precision: int = 4) -> str:
     """The formula as LaTeX, constants with ``precision`` significant digits."""
     return _expression(source, index).latex(precision=precision)
@@ -86,7 +75,7 @@ def _latex_number(value: float, digits: int = 3) -> str:
     return text
 
 
-def latex_table(model: SymbolicRegressor, precision: int = 3, target: str = "y") -> str:
+def latex_table(model: FittedModel, precision: int = 3, target: str = "y") -> str:
     """The Pareto front as a LaTeX table (booktabs), the chosen row in bold.
 
     Parameters
@@ -144,8 +133,9 @@ def latex_table(model: SymbolicRegressor, precision: int = 3, target: str = "y")
 class NumpyFunction:
     """A formula as a plain numpy function of ``X`` ([n_samples, n_features]).
 
-    Runs a postfix program over the operators' numpy forms, in float64;
-    out-of-domain values give NaN or inf, never an exception.
+    Evaluates with :meth:`Expression.evaluate <symreg.expression.Expression.evaluate>`
+    on a copy of the constants taken at construction, in float64; out-of-domain
+    values give NaN or inf, never an exception.
 
     Attributes
     ----------
@@ -154,8 +144,8 @@ class NumpyFunction:
 
     def __init__(self, expr: Expression):
         self.expression = expr
-        self._program = _postfix(expr)
-        self._constants = expr.constants.copy()
+        # a copy: later changes to expr.constants do not change the function
+        self._frozen = expr.with_constants(expr.constants)
 
     def __call__(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -164,24 +154,13 @@ class NumpyFunction:
         need = self.expression.n_variables
         if need > X.shape[1]:
             raise ValueError(f"the formula uses {need} columns but X has {X.shape[1]}")
-        n = X.shape[0]
-        stack: list[Any] = []
-        with np.errstate(all="ignore"):
-            for kind, arg in self._program:
-                if kind == "const":
-                    stack.append(self._constants[arg])
-                elif kind == "var":
-                    stack.append(X[:, arg])
-                else:
-                    args = [stack.pop() for _ in range(arg)]  # first argument on top
-                    stack.append(ops.OPERATORS[kind].numpy_fn(*args))
-        return np.broadcast_to(np.asarray(stack[0], dtype=np.float64), (n,)).copy()
+        return self._frozen.evaluate(X)
 
     def __repr__(self) -> str:
         return f"NumpyFunction({self.expression.to_string(precision=6)!r})"
 
 
-def to_numpy(source: Expression | SymbolicRegressor, index: int | None = None) -> NumpyFunction:
+def to_numpy(source: Expression | FittedModel, index: int | None = None) -> NumpyFunction:
     """The formula as a numpy callable ``f(X) -> y`` (needs numpy only, not torch)."""
     return NumpyFunction(_expression(source, index))
 
@@ -210,7 +189,7 @@ class SymbolicModule(nn.Module):
         super().__init__()
         self._tokens = expr.tokens
         self._names = expr.variable_names
-        self._program = _postfix(expr)
+        self._skeleton = expr   # its tokens only: the values are the parameter's
         self.n_features = expr.n_variables
         self.constants = nn.Parameter(torch.as_tensor(expr.constants.copy(), dtype=dtype))
 
@@ -223,16 +202,11 @@ class SymbolicModule(nn.Module):
                              f"{X.shape[1]}")
         c = self.constants
         X = X.to(dtype=c.dtype, device=c.device)
-        stack: list[torch.Tensor] = []
-        for kind, arg in self._program:
-            if kind == "const":
-                stack.append(c[arg])  # a 0-d view: gradients flow back to the vector
-            elif kind == "var":
-                stack.append(X[:, arg])
-            else:
-                args = [stack.pop() for _ in range(arg)]
-                stack.append(ops.OPERATORS[kind].torch_fn(*args))
-        return stack[0].expand(X.shape[0])
+        # the expression's own tree fold; a constant is a 0-d view of the
+        # parameter vector, so gradients flow back to it
+        out = self._skeleton.reduce(lambda i: c[i], lambda j: X[:, j],
+                                    lambda tok, op, args: op.torch_fn(*args), const_index=True)
+        return out.expand(X.shape[0])
 
     def to_expression(self) -> Expression:
         """The formula with the module's current constants."""
@@ -243,7 +217,7 @@ class SymbolicModule(nn.Module):
         return f"{self.to_expression().to_string(precision=6)!r}"
 
 
-def to_torch(source: Expression | SymbolicRegressor, index: int | None = None,
+def to_torch(source: Expression | FittedModel, index: int | None = None,
              dtype: torch.dtype = torch.float64) -> SymbolicModule:
     """The formula as a :class:`SymbolicModule` (constants as ``nn.Parameter``)."""
     return SymbolicModule(_expression(source, index), dtype=dtype)

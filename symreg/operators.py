@@ -13,6 +13,7 @@ loss; nothing else happens.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,12 +22,34 @@ import sympy
 import torch
 
 __all__ = [
+    "CONST",
     "DEFAULT_OPERATORS",
     "OPERATORS",
+    "VARIABLE_RE",
     "Operator",
     "get",
+    "is_variable",
     "resolve_operators",
+    "variable_index",
 ]
+
+# the two other kinds of token beside the operators: the constant placeholder
+# and the variables, by column index (symreg.expression re-exports them)
+
+#: the constant placeholder; the i-th ``C`` of an expression takes its i-th constant
+CONST = "C"
+#: a variable token, ``x<column>``
+VARIABLE_RE = re.compile(r"^x(\d+)$")
+
+
+def is_variable(token: str) -> bool:
+    """Whether ``token`` is a variable (``x0``, ``x1``, ...)."""
+    return VARIABLE_RE.match(token) is not None
+
+
+def variable_index(token: str) -> int:
+    """The column of a variable token."""
+    return int(token[1:])
 
 
 @dataclass(frozen=True)

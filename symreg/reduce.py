@@ -31,6 +31,7 @@ import numpy as np
 
 from .constants import fit_constants
 from .expression import Expression
+from .pareto import exact_floor
 from .simplify import fold_constants
 from .tree import expression_to_tree, tree_to_expression
 
@@ -88,7 +89,7 @@ def drop_terms(exprs: Sequence[Expression], losses: Sequence[float], X, y, *,
         Removals at most per formula (one per round).
     floor : float, optional
         A loss at or below this is a fit to round-off and always acceptable;
-        default ``1e-16 * var(y)``.
+        default :func:`~symreg.pareto.exact_floor` of ``y`` (``1e-16 * var(y)``).
     operators : sequence of str, optional
         The operators the constant folder may write.
     max_points, n_restarts, max_iter, device, seed
@@ -105,7 +106,8 @@ def drop_terms(exprs: Sequence[Expression], losses: Sequence[float], X, y, *,
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     n = max(int(y.shape[0]), 1)
     if floor is None:
-        floor = 1e-16 * max(float(np.var(y)), 1e-300)
+        # the search's exactness (a constant y counts as variance 1)
+        floor = exact_floor(y)
     given = [(e, float(l)) for e, l in zip(exprs, losses)]
     current = dict(enumerate(given))
     active = {i for i, (_, l) in current.items() if math.isfinite(l)}

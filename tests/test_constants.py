@@ -86,7 +86,7 @@ def test_nonlinear_skeleton_recovered_from_ones():
     assert abs(abs(c[2]) - 1.5) < 1e-8
     assert min(phase, 2 * np.pi - phase) < 1e-8
     # without restarts the sign of exp's rate (1 -> -0.5) is out of reach from ones
-    (fit0,), loss0 = fit_constants([skeleton], X, y, n_restarts=0)
+    _, loss0 = fit_constants([skeleton], X, y, n_restarts=0)
     assert loss0[0] >= loss[0]
 
 
@@ -99,7 +99,7 @@ def test_sign_changes_need_restarts_and_get_them(text, truth):
     X = _data(d=2, seed=2)
     e = Expression.parse(text.replace("C", "1.0"))
     y = e.with_constants(truth).evaluate(X)
-    (fit,), loss = fit_constants([e], X, y)
+    (fit,), _ = fit_constants([e], X, y)
     assert _nmse(fit, X, y) < 1e-20
 
 
@@ -109,7 +109,7 @@ def test_exact_fit_keeps_the_given_constants():
     X = _data(seed=3)
     e = Expression.parse("cos(-1.7*x0) + 0.5*x1")
     y = e.evaluate(X)
-    (fit,), loss = fit_constants([e], X, y, n_restarts=8)
+    (fit,), _ = fit_constants([e], X, y, n_restarts=8)
     np.testing.assert_allclose(fit.constants, e.constants, rtol=1e-12)
 
 
@@ -141,10 +141,11 @@ def test_non_finite_start_does_not_raise():
     (fit0,), loss0 = fit_constants([start], X, y, n_restarts=0)
     assert loss0[0] == np.inf
     np.testing.assert_array_equal(fit0.constants, [3.0])
+    # the restarts begin elsewhere and reach the law from there (seeded: deterministic)
     (fit,), loss = fit_constants([start], X, y)
-    assert np.isfinite(loss[0]) or loss[0] == np.inf
-    if np.isfinite(loss[0]):
-        assert np.isfinite(fit.evaluate(X)).all()
+    assert loss[0] < 1e-20 * np.mean(y * y)
+    np.testing.assert_allclose(fit.constants, [0.2], rtol=1e-8)
+    assert np.isfinite(fit.evaluate(X)).all()
 
 
 def test_overflowing_start_is_handled():
@@ -283,5 +284,5 @@ def test_a_passed_deadline_stops_fitting_but_returns_every_expression():
     assert len(fitted) == 50 and np.all(np.isfinite(losses))
     # nothing was fitted: the inner constant is the given one
     assert all(np.isclose(f.constants[1], 1.0) for f in fitted)
-    free, free_losses = fit_constants(exprs[:1], X, y, linear_scaling=True, n_restarts=8)
+    _, free_losses = fit_constants(exprs[:1], X, y, linear_scaling=True, n_restarts=8)
     assert free_losses[0] < losses[0]

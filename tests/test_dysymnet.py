@@ -234,6 +234,18 @@ def test_honours_the_time_budget():
         out = DySymNetProposer().propose(X, y, time_budget=budget, seed=0)
         assert time.perf_counter() - start < budget + 0.6
         assert isinstance(out, list)
+        assert all(np.all(np.isfinite(e.evaluate(X))) for e in out)
+    # what comes back within a budget is real: an easy law is found in two seconds
+    X = np.random.default_rng(0).uniform(-1, 1, size=(40, 1))
+    y = X[:, 0] ** 2 + X[:, 0]
+    start = time.perf_counter()
+    out = DySymNetProposer().propose(X, y, time_budget=2.0, seed=0)
+    assert time.perf_counter() - start < 2.0 + 0.6
+    assert out and all(isinstance(e, Expression) for e in out)
+    preds = [e.evaluate(X) for e in out]
+    assert all(np.all(np.isfinite(p)) for p in preds)
+    nmse = min(float(np.mean((p - y) ** 2) / np.var(y)) for p in preds)
+    assert nmse < 1e-6, (nmse, str(out[0]))
 
 
 def test_deterministic_for_a_seed():

@@ -175,3 +175,24 @@ def test_unfitted_model_has_nothing_to_export():
         to_torch(SymbolicRegressor())
     with pytest.raises(NotFittedError):
         latex_table(SymbolicRegressor())
+
+
+def test_numpy_and_torch_forms_are_the_expressions_own_evaluation():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-2.0, 2.0, size=(40, 2))
+    e = Expression.parse("2.5*sin(x0) + abs(x1)**1.5 - exp(-0.5*x0*x1)")
+    f = to_numpy(e)
+    module = to_torch(e)
+    expected = e.evaluate(X)
+    np.testing.assert_array_equal(f(X), expected)
+    np.testing.assert_allclose(module(torch.as_tensor(X)).detach().numpy(), expected,
+                               rtol=1e-14)
+    # both took their constants when made: later changes to the expression's do not leak in
+    e.constants[0] = 7.0
+    np.testing.assert_array_equal(f(X), expected)
+    np.testing.assert_allclose(module(torch.as_tensor(X)).detach().numpy(), expected,
+                               rtol=1e-14)
+    # each constant is its own entry of the parameter vector: the gradient of the
+    # sum of predictions by the first (2.5) is the sum of sin(x0)
+    module(torch.as_tensor(X)).sum().backward()
+    assert module.constants.grad[0].item() == pytest.approx(np.sin(X[:, 0]).sum(), rel=1e-12)

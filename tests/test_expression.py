@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -336,10 +338,12 @@ def test_latex_is_a_string():
 
 def test_from_sympy_round_trip_random():
     failures = []
+    checked = 0
     for e in RANDOM["default"][:150]:
         expr = e.sympy()
         if expr.has(sympy.I, sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             continue
+        checked += 1
         try:
             back = Expression.from_sympy(expr).sympy()
         except ValueError as exc:  # e.g. sympy produced a function we have no operator for
@@ -348,6 +352,7 @@ def test_from_sympy_round_trip_random():
         if back != expr and sympy.simplify(back - expr) != 0:
             failures.append(f"{expr} -> {back}")
     assert not failures, "\n".join(failures[:10])
+    assert checked >= 100, checked
 
 
 def test_from_sympy_forms():
@@ -486,3 +491,18 @@ def test_constant_placeholder_name():
     assert CONST == "C"
     e = Expression.parse("C*x0", variable_names=["C", "x0"])
     assert e.tokens == ("mul", "x0", "x1")
+
+
+def test_the_parser_stands_below_expression():
+    """symreg.parse reads formulas into tokens knowing only the operators, so
+    Expression.parse can wrap it without an import cycle."""
+    code = ("import sys; from symreg.parse import parse_formula, sympy_tokens; "
+            "print(parse_formula('x0*sin(x1) + 2.5')); print(sympy_tokens('2*y', ['y'])); "
+            "print('symreg.expression' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["(['add', 'mul', 'x0', 'sin', 'x1', 'C'], [2.5])",
+                   "(['mul', 'C', 'x0'], [2.0])", "False"]
+    e = Expression.parse("x0*sin(x1) + 2.5")
+    assert (list(e.tokens), e.constants.tolist()) == (['add', 'mul', 'x0', 'sin', 'x1', 'C'],
+                                                      [2.5])

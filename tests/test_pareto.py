@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 from symreg.expression import Expression
-from symreg.pareto import MODEL_SELECTIONS, HallOfFame, front_scores, select_model
+from symreg.pareto import (
+    EXACT_NMSE,
+    MODEL_SELECTIONS,
+    ROUNDOFF_RTOL,
+    HallOfFame,
+    exact_floor,
+    front_scores,
+    select_model,
+)
 
 
 def E(text: str) -> Expression:
@@ -65,8 +74,8 @@ def test_front_is_strictly_decreasing_in_loss():
     assert [c.expr for c in front] == [X0, AX, BIG]
     losses = [c.loss for c in front]
     complexities = [c.complexity for c in front]
-    assert all(b < a for a, b in zip(losses, losses[1:]))
-    assert all(b > a for a, b in zip(complexities, complexities[1:]))
+    assert all(b < a for a, b in itertools.pairwise(losses))
+    assert all(b > a for a, b in itertools.pairwise(complexities))
 
 
 def test_loss_floor_lets_an_exact_simple_formula_win():
@@ -160,3 +169,16 @@ def test_replace_puts_a_slightly_worse_formula_at_its_complexity():
     assert cand.expr.constants[0] == 0.15915 and cand.loss == 1.01e-4
     hof.replace(E("2.0*x0"), float("nan"))   # non-finite: ignored
     assert hof.candidates()[0].expr.constants[0] == 0.15915
+
+
+def test_exact_floor_by_hand():
+    y = np.array([1.0, 2.0, 3.0, 6.0])
+    assert exact_floor(y) == EXACT_NMSE * np.var(y)             # var 3.5
+    assert exact_floor(y, centred=False) == EXACT_NMSE * np.mean(y * y)
+    assert exact_floor(y, rtol=ROUNDOFF_RTOL, centred=False) == ROUNDOFF_RTOL * 12.5
+    # weights: the weighted variance (the last row counts three times)
+    w = np.array([1.0, 1.0, 1.0, 3.0])
+    yw = np.array([1.0, 2.0, 3.0, 6.0, 6.0, 6.0])
+    assert exact_floor(y, w) == pytest.approx(EXACT_NMSE * np.var(yw), rel=1e-14)
+    # a constant target counts as variance 1 (an absolute floor), not 0
+    assert exact_floor(np.full(5, 2.0)) == EXACT_NMSE

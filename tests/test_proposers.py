@@ -108,14 +108,30 @@ def test_proposals_reach_the_search_result():
     np.testing.assert_allclose(model.predict(X), y, rtol=1e-8, atol=1e-10)
 
 
+class _RecordingLIES(LIESProposer):
+    """LIES that keeps what it proposed."""
+
+    def propose(self, X, y, **kwargs):
+        self.got = super().propose(X, y, **kwargs)
+        return self.got
+
+
 def test_instances_and_names_mix():
     X, y = _power_law(100)
-    model = SymbolicRegressor(proposers=[_Fixed(["x0**2/x1"]), LIESProposer(
-        LIESConfig(steps=100, prune_rounds=1, retrain_steps=20), max_restarts=1)],
-        search=False, time_budget=4, random_state=0)
+    # one small network, so that the fit ends when it is read off (about 1 s idle),
+    # long before the budget
+    lies = _RecordingLIES(LIESConfig(steps=100, prune_rounds=4, retrain_steps=20), max_restarts=1)
+    model = SymbolicRegressor(proposers=[_Fixed(["x0**2/x1"]), lies],
+                              search=False, time_budget=10, random_state=0)
     model.fit(X, y)
     assert set(model.proposer_times_) == {"fixed", "lies"}
     np.testing.assert_allclose(model.predict(X), y, rtol=1e-9)
+    # the fixed proposer alone explains the fit: LIES must have proposed real formulas
+    # within its share of the budget too: finite on the data, one of them close to the law
+    assert lies.got and model.n_proposals_ == 1 + len(lies.got)
+    preds = [e.evaluate(X) for e in lies.got]
+    assert all(np.all(np.isfinite(p)) for p in preds)
+    assert min(float(np.mean((p - y) ** 2) / np.var(y)) for p in preds) < 1e-6
 
 
 def test_ctrl_c_in_a_proposer_keeps_the_first_search_and_stops(monkeypatch):

@@ -50,6 +50,7 @@ from symreg.neural.vocab import (
     contains_subtree,
     skeleton_key,
 )
+from symreg.neural.weights_io import UnsafeWeightsError, load_weights
 from symreg.regressor import SymbolicRegressor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -415,19 +416,19 @@ def test_training_loss_decreases(trained):
     # about 4.1 → 2.2 on this seed; chance level is log(len(vocab)) ≈ 4.5
     assert last < first - 0.5, (first, last)
     assert min(r["loss"] for r in log[-3:]) < 3.0
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = load_weights(ckpt)
     assert state["step"] == TRAIN_STEPS and state["seen"] == TRAIN_STEPS * 16
 
 
 def test_training_resumes_and_honours_the_time_limit(tmp_path):
     out = tmp_path / "run"
     ckpt = train(_train_config(out, 20), quiet=True)
-    first = torch.load(ckpt, map_location="cpu", weights_only=False)
+    first = load_weights(ckpt)
     assert first["step"] == 20
     assert [r["step"] for r in _log(out)] == [10, 20]
 
     train(_train_config(out, 40), quiet=True)
-    second = torch.load(ckpt, map_location="cpu", weights_only=False)
+    second = load_weights(ckpt)
     assert second["step"] == 40 and second["seen"] == 40 * 16
     assert [r["step"] for r in _log(out)] == [10, 20, 30, 40]  # went on from step 20
     assert second["elapsed"] >= first["elapsed"]
@@ -437,13 +438,13 @@ def test_training_resumes_and_honours_the_time_limit(tmp_path):
 
     # reaching the target again trains nothing
     train(_train_config(out, 40), quiet=True)
-    assert torch.load(ckpt, map_location="cpu", weights_only=False)["step"] == 40
+    assert load_weights(ckpt)["step"] == 40
 
     # a tiny time limit stops long before the 5000 steps and still checkpoints
     t0 = time.monotonic()
     train(_train_config(out, 5000, time_limit=0.3), quiet=True)
     took = time.monotonic() - t0
-    third = torch.load(ckpt, map_location="cpu", weights_only=False)
+    third = load_weights(ckpt)
     assert 40 <= third["step"] < 5000
     assert took < 30, took
     assert not (out / "ckpt.tmp").exists()
@@ -451,13 +452,13 @@ def test_training_resumes_and_honours_the_time_limit(tmp_path):
 
 def test_export_weights(trained):
     _, ckpt, weights = trained
-    saved = torch.load(weights, map_location="cpu", weights_only=False)
+    saved = load_weights(weights)
     assert "head.weight" not in saved["state"]  # tied to tok_emb, stored once
     assert all(t.dtype == torch.float16 for t in saved["state"].values() if t.is_floating_point())
     half = SetTransformerSR.from_saved(saved)
     assert not half.training
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = load_weights(ckpt)
     full = SetTransformerSR(TrainConfig.from_dict(state["train_config"]).model)
     full.load_state_dict(state["model"])
     full.eval()
@@ -588,6 +589,50 @@ def test_missing_weights(tmp_path):
         load_model(tmp_path / "nope.pt")
 
 
+class _Payload:
+    """Unpickling this calls ``os.system``: what a hostile weights file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_weights_file_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "payload-ran"
+    bad = tmp_path / "evil.pt"
+    torch.save({"config": {}, "state": {}, "card": _Payload(marker)}, bad)
+    with pytest.raises(UnsafeWeightsError, match="refusing to load .*evil.pt"):
+        load_weights(bad)
+    with pytest.raises(UnsafeWeightsError, match="tensors and plain data"):
+        load_model(bad)
+    with pytest.raises(UnsafeWeightsError):
+        TransformerProposer(weights=bad).propose(*_data())
+    with pytest.raises(UnsafeWeightsError):
+        train(_train_config(tmp_path / "run", 1, init_from=str(bad)), quiet=True)
+    assert not marker.exists()
+    # the payload is real: unpickled unguarded, it runs
+    torch.load(bad, weights_only=False)
+    assert marker.exists()
+
+
+def test_an_older_checkpoint_with_a_torch_version_object_still_loads(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"meta": {"torch": torch.__version__}, "w": torch.ones(2)}, path)
+    saved = load_weights(path)
+    assert saved["meta"]["torch"] == str(torch.__version__) and torch.equal(saved["w"], torch.ones(2))
+
+
+def test_the_shipped_weights_load_as_data():
+    saved = load_weights(tp.DEFAULT_WEIGHTS)
+    assert set(saved) >= {"config", "state", "card"}
+    assert all(isinstance(t, torch.Tensor) for t in saved["state"].values())
+    assert SetTransformerSR.from_saved(saved).n_parameters() == saved["card"]["parameters"]
+
+
 def test_transformer_is_registered():
     p = get_proposer("transformer", beam_width=4)
     assert isinstance(p, TransformerProposer) and p.quick and p.beam_width == 4
@@ -688,7 +733,7 @@ def test_cli_train_and_export(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (out / "ckpt.pt").exists() and (out / "w.pt").exists()
-    assert torch.load(out / "ckpt.pt", weights_only=False)["step"] == 5
+    assert load_weights(out / "ckpt.pt")["step"] == 5
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["weights"] == str(out / "w.pt") and line["bytes"] == (out / "w.pt").stat().st_size
     model, card = load_model(out / "w.pt")
@@ -697,7 +742,7 @@ def test_cli_train_and_export(tmp_path):
     args[4] = "8"
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert torch.load(out / "ckpt.pt", weights_only=False)["step"] == 8
+    assert load_weights(out / "ckpt.pt")["step"] == 8
 
 
 def test_cli_train_rejects_bad_options(tmp_path):
@@ -759,12 +804,12 @@ def test_compact_checkpoint_resumes(tmp_path, one_torch_thread):
 
     config = _train_config(tmp_path / "run", 6, compact_ckpt=True)
     ckpt = train(config, quiet=True)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = load_weights(ckpt)
     moments = [v for st in state["optimizer"]["state"].values() for k, v in st.items()
                if k.startswith("exp_avg")]
     assert moments and all(v.dtype == torch.bfloat16 for v in moments)
     train(replace(config, steps=9), quiet=True)
-    assert torch.load(ckpt, map_location="cpu", weights_only=False)["step"] == 9
+    assert load_weights(ckpt)["step"] == 9
 
 
 def test_skeleton_key_ignores_order_and_grouping_of_sums_and_products():
@@ -838,7 +883,7 @@ def test_sigterm_checkpoints_and_stops(tmp_path, one_torch_thread):
     threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
     with pytest.raises(KeyboardInterrupt):
         train(config, quiet=True)
-    state = torch.load(tmp_path / "run" / "ckpt.pt", map_location="cpu", weights_only=False)
+    state = load_weights(tmp_path / "run" / "ckpt.pt")
     assert state["step"] > 0
     assert signal.getsignal(signal.SIGTERM) is not train.__globals__["_raise_interrupt"]
 

@@ -27,13 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import loglinear
 from ..expression import Expression
-from ..tree import expression_to_tree, integer_power, tree_to_expression
+from ..tree import TreeBuilder, expression_to_tree, integer_power, tree_to_expression
 
 __all__ = ["Reduction", "find_reductions", "snap_group"]
 
 #: degree of the polynomial in the standardised ``log g`` that stands for ``log|f|``
 _DEGREE = 9
+# the group monomials are written with the search's spelling, whatever the operator set
+_EVERY_OPERATOR = TreeBuilder(None)
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,7 @@ def _monomial_tree(powers: Sequence[int]):
     def power(j: int, p: int):
         return integer_power(f"x{j}", p)
 
-    def product(factors):
-        node = factors[0]
-        for f in factors[1:]:
-            node = ("mul", node, f)
-        return node
+    product = _EVERY_OPERATOR.product
 
     num = [power(j, p) for j, p in enumerate(powers) if p > 0]
     den = [power(j, -p) for j, p in enumerate(powers) if p < 0]
@@ -146,19 +145,21 @@ def snap_group(exponents: Sequence[float], *, tol: float = 0.15, max_power: int 
 
 
 def _design(L: np.ndarray, u: np.ndarray | None) -> np.ndarray:
-    """Columns ``1, log|x_j|`` and, given ``u = log g``, Chebyshev polynomials
-    of degree 1…_DEGREE in ``u`` scaled to ``[-1, 1]``."""
-    cols = [np.ones(L.shape[0]), *L.T]
+    """Columns ``log|x_j|`` and, given ``u = log g``, Chebyshev polynomials
+    of degree 1…_DEGREE in ``u`` scaled to ``[-1, 1]`` (the intercept is
+    :func:`symreg.loglinear.fit`'s)."""
+    cols = [*L.T]
     if u is not None:
         lo, hi = float(np.min(u)), float(np.max(u))
         s = (2.0 * u - (lo + hi)) / (hi - lo)
         cols += list(np.polynomial.chebyshev.chebvander(s, _DEGREE)[:, 1:].T)
-    return np.stack(cols, axis=1)
+    return np.stack(cols, axis=1) if cols else np.empty((L.shape[0], 0))
 
 
-def _residual(A: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
-    coef = np.linalg.lstsq(A, t, rcond=None)[0]
-    r = t - A @ coef
+def _residual(F: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared residual and coefficients (intercept first) of the log-linear
+    fit of ``t`` on the columns ``F``."""
+    coef, r = loglinear.fit(F, t)
     return float(np.mean(r * r)), coef
 
 
@@ -170,9 +171,8 @@ def _prefactor(a: np.ndarray, group: np.ndarray, tol: float = 0.2) -> tuple[int,
     shifts = [0.0] + [-a[j] / group[j] for j in np.flatnonzero(group)]
     best = None
     for t in shifts:
-        v = a + t * group
-        r = np.round(v)
-        if np.max(np.abs(v - r)) <= tol and (best is None or np.abs(r).sum() < np.abs(best).sum()):
+        r = loglinear.integer_vector(a + t * group, tol)
+        if r is not None and (best is None or np.abs(r).sum() < np.abs(best).sum()):
             best = r
     return None if best is None else tuple(int(v) for v in best)
 
@@ -201,12 +201,13 @@ def find_reductions(X: np.ndarray, y: np.ndarray, exponent_vectors: Iterable[Seq
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or len(y) != X.shape[0] or len(y) < 4 * (X.shape[1] + _DEGREE):
         return []
-    if not (np.all(y > 0) or np.all(y < 0)):
+    if not loglinear.one_signed(y):
         return []
-    usable = np.all(X != 0, axis=0) & np.all(np.isfinite(X), axis=0)
-    with np.errstate(all="ignore"):
-        L = np.where(usable, np.log(np.abs(np.where(usable, X, 1.0))), 0.0)
-        t = np.log(np.abs(y))
+    # columns without zeros and finite: their log|x_j| can enter the fit
+    usable = np.zeros(X.shape[1], dtype=bool)
+    usable[loglinear.usable_columns(X, spread="none")] = True
+    L = np.where(usable, loglinear.log_abs(np.where(usable, X, 1.0)), 0.0)
+    t = loglinear.log_abs(y)
     var = float(np.var(t))
     if not np.all(np.isfinite(t)) or var <= 0:
         return []

@@ -31,6 +31,7 @@ import torch
 from .generator import EquationGenerator, GeneratorConfig, Sample, random_hypothesis, unique_samples
 from .transformer import ModelConfig, SetTransformerSR, encode_points
 from .vocab import Hypothesis, Vocabulary, skeleton_key
+from .weights_io import load_weights, plain
 
 __all__ = ["TrainConfig", "evaluate_model", "export_weights", "make_batch", "train"]
 
@@ -215,7 +216,7 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
     step, elapsed_before, seen = 0, 0.0, 0
     state = None
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        state = load_weights(ckpt_path)
         saved = TrainConfig.from_dict(state["train_config"])
         # the model and data are the checkpoint's; only how long to run may change
         config.model, config.generator = saved.model, saved.generator
@@ -223,7 +224,7 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
     init = None
     if state is None and config.init_from:
         # a new run from exported weights: their architecture, fresh optimiser
-        init = torch.load(config.init_from, map_location="cpu", weights_only=False)
+        init = load_weights(config.init_from)
         # the saved sizes, and this version's defaults for anything they predate
         config.model = ModelConfig(**{**asdict(ModelConfig()), **init["config"]})
     torch.manual_seed(config.seed + step)
@@ -245,7 +246,7 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
         _Stream(config, step), batch_size=None, num_workers=config.num_workers,
         persistent_workers=config.num_workers > 0, prefetch_factor=4 if config.num_workers else None)
     val = validation_set(config)
-    meta = {"torch": torch.__version__, "device": str(device), "host": platform.node(),
+    meta = {"torch": str(torch.__version__), "device": str(device), "host": platform.node(),
             "cpu": platform.processor() or platform.machine(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
     if not quiet:
@@ -261,7 +262,7 @@ def train(config: TrainConfig, *, resume: bool = True, quiet: bool = False) -> P
         _save(ckpt_path, {"model": model.state_dict(), "optimizer": optim,
                           "step": step, "seen": seen,
                           "elapsed": elapsed_before + time.monotonic() - t_start,
-                          "train_config": asdict(config), "meta": meta})
+                          "train_config": plain(asdict(config)), "meta": meta})
 
     t_start = last_ckpt = time.monotonic()
     run_loss, run_n = 0.0, 0
@@ -315,7 +316,7 @@ def export_weights(ckpt_path: str | Path, dest: str | Path, *, command: str = ""
 
     ``dest`` is the file to write (``symreg/neural/weights/transformer.pt``).
     """
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = load_weights(ckpt_path)
     config = TrainConfig.from_dict(state["train_config"])
     model = SetTransformerSR(config.model)
     model.load_state_dict(state["model"])
@@ -333,7 +334,7 @@ def export_weights(ckpt_path: str | Path, dest: str | Path, *, command: str = ""
     }
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _save(dest, payload)
+    _save(dest, plain(payload))
     dest.with_name("MODEL_CARD.md").write_text(model_card(payload["card"], dest.name,
                                                           dest.stat().st_size))
     return dest

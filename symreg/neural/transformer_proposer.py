@@ -22,6 +22,7 @@ from ..expression import Expression, is_variable, variable_index
 from .proposer import Proposer
 from .transformer import SetTransformerSR, encode_points
 from .vocab import Hypothesis, contains_subtree, skeleton_key
+from .weights_io import load_weights
 
 __all__ = ["DEFAULT_WEIGHTS", "BeamPrior", "TransformerProposer", "load_model", "select_variables"]
 
@@ -30,7 +31,7 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "transformer.pt"
 
 @lru_cache(maxsize=4)
 def _load(path: str, mtime: float) -> tuple[SetTransformerSR, dict]:
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_weights(path)   # tensors and plain data only: a weights file runs no code
     return SetTransformerSR.from_saved(saved), saved.get("card", {})
 
 
