@@ -18,8 +18,7 @@ __all__ = ["Expression", "SymbolicRegressor", "__version__", "from_pysr", "load"
 
 if TYPE_CHECKING:  # pragma: no cover
     from .expression import Expression
-    from .io import from_pysr, load
-    from .regressor import SymbolicRegressor
+    from .regressor import SymbolicRegressor, from_pysr, load
 
 
 def __getattr__(name: str):
@@ -32,7 +31,7 @@ def __getattr__(name: str):
 
         return Expression
     if name in ("load", "from_pysr"):
-        from . import io
+        from . import regressor
 
-        return getattr(io, name)
+        return getattr(regressor, name)
     raise AttributeError(f"module 'symreg' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Saved runs: write a fitted :class:`~symreg.SymbolicRegressor` to a folder and read it back.
+"""Saved runs: a fitted estimator's state (:class:`~symreg.fitted.FittedState`) in a folder.
 
 A run folder holds plain text only (no pickle, so a run can be read by any
 tool and opened safely from anywhere):
@@ -17,8 +17,12 @@ tool and opened safely from anywhere):
     by name, sympy-parsable), so tools written for PySR runs read it, and
     :func:`from_pysr` reads it back.
 
-:func:`from_pysr` goes the other way: it reads a PySR run's hall of fame into
-a fitted estimator, with the constants refitted on the data given.
+This module reads and writes runs as :class:`~symreg.fitted.FittedState`, plain
+data; it never sees the estimator. ``symreg.load`` and ``symreg.from_pysr``
+(in :mod:`symreg.regressor`) turn what it reads into a fitted estimator:
+:func:`read_state` gives the state of a symreg run, and
+:func:`read_pysr_hall_of_fame` with :func:`pysr_expressions` the formulas of a
+PySR run, whose constants ``from_pysr`` refits on the data given.
 """
 
 from __future__ import annotations
@@ -30,25 +34,24 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from . import operators as ops
 from .expression import CONST, Expression
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .regressor import SymbolicRegressor
+from .fitted import FittedState, equations_table
+from .pareto import HallOfFame
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "from_pysr",
-    "load",
     "pysr_equation",
+    "pysr_expressions",
     "read_pysr_hall_of_fame",
     "read_run",
+    "read_state",
     "save",
 ]
 
@@ -104,14 +107,20 @@ def _expr_from_record(rec: dict[str, Any], names: Sequence[str]) -> Expression:
 # saving
 # ----------------------------------------------------------------------------
 
-def save(model: SymbolicRegressor, path: str | Path, *,
+class HasFittedState(Protocol):
+    """What :func:`save` accepts besides a state: a fitted estimator."""
+
+    def to_state(self) -> FittedState: ...
+
+
+def save(model: FittedState | HasFittedState, path: str | Path, *,
          metadata: dict[str, Any] | None = None) -> Path:
     """Write a fitted estimator to the run folder ``path`` (created if needed).
 
     Parameters
     ----------
-    model : SymbolicRegressor
-        A fitted estimator.
+    model : FittedState or SymbolicRegressor
+        A fitted estimator (anything with ``to_state()``) or its state.
     path : str or Path
         The run folder. Files of an earlier run there are replaced.
     metadata : dict, optional
@@ -128,27 +137,25 @@ def save(model: SymbolicRegressor, path: str | Path, *,
     Parameters that JSON cannot hold (a callable ``loss``, proposer objects)
     are left out with a warning; :func:`load` then uses their defaults.
     """
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(model, "equations_")
+    state = model if isinstance(model, FittedState) else model.to_state()
     run = Path(path)
     if run.exists() and not run.is_dir():
         raise ValueError(f"cannot save the run to {run}: it is a file, not a folder")
     run.mkdir(parents=True, exist_ok=True)
-    doc = _document(model, metadata or {})
+    doc = _document(state, metadata or {})
     text = json.dumps(doc, indent=2, allow_nan=False)
     (run / MODEL_FILE).write_text(text + "\n", encoding="utf-8")
-    _full_hof_table(model).to_csv(run / FULL_HOF_FILE, index=False)
-    (run / PYSR_HOF_FILE).write_text(_pysr_hof_text(model), encoding="utf-8")
+    _full_hof_table(state).to_csv(run / FULL_HOF_FILE, index=False)
+    (run / PYSR_HOF_FILE).write_text(_pysr_hof_text(state), encoding="utf-8")
     return run
 
 
-def _document(model: SymbolicRegressor, metadata: dict[str, Any]) -> dict[str, Any]:
+def _document(state: FittedState, metadata: dict[str, Any]) -> dict[str, Any]:
     from . import __version__
 
     params: dict[str, Any] = {}
     dropped = []
-    for key, value in model.get_params(deep=False).items():
+    for key, value in state.params.items():
         ok, jvalue = _json_param(value)
         if ok:
             params[key] = jvalue
@@ -157,10 +164,10 @@ def _document(model: SymbolicRegressor, metadata: dict[str, Any]) -> dict[str, A
     if dropped:
         warnings.warn(f"parameters not saved (JSON cannot hold them): {', '.join(dropped)}; "
                       "the loaded model uses their defaults", stacklevel=3)
-    table = model.equations_
-    hof = model.hall_of_fame_
-    names = list(model.variable_names_)
-    feature_names = getattr(model, "feature_names_in_", None)
+    table = state.equations
+    hof = state.hall_of_fame
+    names = list(state.variable_names)
+    feature_names = state.feature_names_in
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -168,9 +175,9 @@ def _document(model: SymbolicRegressor, metadata: dict[str, Any]) -> dict[str, A
         "params_not_saved": dropped,
         "variable_names": names,
         "feature_names_in": None if feature_names is None else [str(f) for f in feature_names],
-        "n_features_in": int(model.n_features_in_),
-        "operators": list(ops.resolve_operators(model.operators)),
-        "best_index": int(model.best_index_),
+        "n_features_in": int(state.n_features_in),
+        "operators": list(ops.resolve_operators(state.params.get("operators"))),
+        "best_index": int(state.best_index),
         "front": [
             {
                 "complexity": int(row["complexity"]),
@@ -188,12 +195,11 @@ def _document(model: SymbolicRegressor, metadata: dict[str, Any]) -> dict[str, A
                          **_expr_record(c.expr)} for c in hof.candidates()],
         },
         "fit": {
-            "n_evals": int(getattr(model, "n_evals_", 0)),
-            "search_time": _num(getattr(model, "search_time_", 0.0)),
-            "interrupted": bool(getattr(model, "interrupted_", False)),
-            "n_proposals": int(getattr(model, "n_proposals_", 0)),
-            "proposer_times": {str(k): _num(v)
-                               for k, v in getattr(model, "proposer_times_", {}).items()},
+            "n_evals": int(state.n_evals),
+            "search_time": _num(state.search_time),
+            "interrupted": bool(state.interrupted),
+            "n_proposals": int(state.n_proposals),
+            "proposer_times": {str(k): _num(v) for k, v in state.proposer_times.items()},
         },
         "metadata": {
             "symreg_version": __version__,
@@ -203,12 +209,12 @@ def _document(model: SymbolicRegressor, metadata: dict[str, Any]) -> dict[str, A
     }
 
 
-def _full_hof_table(model: SymbolicRegressor) -> pd.DataFrame:
-    names = list(model.variable_names_)
-    front_keys = {(e.tokens, e.constants.tobytes()) for e in model.equations_["expression"]}
-    best = model.best_
+def _full_hof_table(state: FittedState) -> pd.DataFrame:
+    names = list(state.variable_names)
+    front_keys = {(e.tokens, e.constants.tobytes()) for e in state.equations["expression"]}
+    best = state.best
     rows = []
-    for c in model.hall_of_fame_.candidates():
+    for c in state.hall_of_fame.candidates():
         e = c.expr.with_names(names)
         rows.append({
             "complexity": c.complexity,
@@ -262,12 +268,12 @@ def pysr_equation(expr: Expression, variable_names: Sequence[str] | None = None)
     return Expression(tokens, consts, names, check=False).to_string(precision=None)
 
 
-def _pysr_hof_text(model: SymbolicRegressor) -> str:
+def _pysr_hof_text(state: FittedState) -> str:
     # PySR quotes the equation field without escaping it and reads everything past
     # the second comma as the equation; equations never contain a double quote
-    names = list(model.variable_names_)
+    names = list(state.variable_names)
     lines = ["Complexity,Loss,Equation"]
-    for _, row in model.equations_.iterrows():
+    for _, row in state.equations.iterrows():
         loss = float(row["loss"])
         lines.append(f'{int(row["complexity"])},{loss!r},"{pysr_equation(row["expression"], names)}"')
     return "\n".join(lines) + "\n"
@@ -306,8 +312,8 @@ def read_run(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load(path: str | Path) -> SymbolicRegressor:
-    """Read a saved run back into a fitted :class:`~symreg.SymbolicRegressor`.
+def read_state(path: str | Path) -> FittedState:
+    """The fitted state of a saved run (``symreg.load`` makes it an estimator).
 
     Parameters
     ----------
@@ -317,50 +323,45 @@ def load(path: str | Path) -> SymbolicRegressor:
 
     Returns
     -------
-    SymbolicRegressor
-        Fitted: ``predict``, ``equations_``, ``best_``, ``sympy()`` and
-        ``latex()`` work as they did on the saved estimator, and ``fit``
-        starts a new search with the saved parameters.
-    """
-    from .pareto import HallOfFame
-    from .regressor import SymbolicRegressor
+    FittedState
+        Its ``params`` are the saved parameters as JSON holds them.
 
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`read_run`; ``ValueError`` also when the document is damaged.
+    """
     doc = read_run(path)
     try:
-        valid = SymbolicRegressor().get_params(deep=False)
-        params = {k: v for k, v in doc["params"].items() if k in valid}
-        model = SymbolicRegressor(**params)
+        params = dict(doc["params"])
         names = [str(n) for n in doc["variable_names"]]
-        model.variable_names_ = names
-        model.n_features_in_ = int(doc["n_features_in"])
-        if doc.get("feature_names_in") is not None:
-            model.feature_names_in_ = np.asarray(doc["feature_names_in"], dtype=object)
+        n_features = int(doc["n_features_in"])
+        feature_names = doc.get("feature_names_in")
         hof_doc = doc["hall_of_fame"]
         hof = HallOfFame(int(hof_doc["maxsize"]), loss_floor=_unnum(hof_doc["loss_floor"]))
         members = hof_doc["members"]
         hof.update([_expr_from_record(m, names).with_names(None) for m in members],
                    [_unnum(m["loss"]) for m in members])
-        model.hall_of_fame_ = hof
-        front = [_expr_from_record(r, names) for r in doc["front"]]
-        model.equations_ = pd.DataFrame({
-            "complexity": [int(r["complexity"]) for r in doc["front"]],
-            "loss": [_unnum(r["loss"]) for r in doc["front"]],
-            "score": [_unnum(r["score"]) for r in doc["front"]],
-            "equation": [str(e) for e in front],
-            "sympy": [e.sympy() for e in front],
-            "expression": front,
-        })
-        model.best_index_ = int(doc["best_index"])
-        model.best_ = front[model.best_index_]
+        rows = doc["front"]
+        front = [_expr_from_record(r, names) for r in rows]
+        equations = equations_table(front, [int(r["complexity"]) for r in rows],
+                                    [_unnum(r["loss"]) for r in rows],
+                                    [_unnum(r["score"]) for r in rows])
+        best_index = int(doc["best_index"])
+        if not -len(front) <= best_index < len(front):
+            raise IndexError(f"best_index {best_index} is off the front of {len(front)} rows")
         fit = doc.get("fit", {})
-        model.n_evals_ = int(fit.get("n_evals", 0))
-        model.search_time_ = _unnum(fit.get("search_time", 0.0))
-        model.interrupted_ = bool(fit.get("interrupted", False))
-        model.n_proposals_ = int(fit.get("n_proposals", 0))
-        model.proposer_times_ = {k: _unnum(v) for k, v in fit.get("proposer_times", {}).items()}
+        return FittedState(
+            params=params, variable_names=names, n_features_in=n_features,
+            feature_names_in=None if feature_names is None else [str(f) for f in feature_names],
+            hall_of_fame=hof, equations=equations, best_index=best_index,
+            n_evals=int(fit.get("n_evals", 0)),
+            search_time=_unnum(fit.get("search_time", 0.0)),
+            interrupted=bool(fit.get("interrupted", False)),
+            n_proposals=int(fit.get("n_proposals", 0)),
+            proposer_times={k: _unnum(v) for k, v in fit.get("proposer_times", {}).items()})
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"{_model_file(path)} is damaged: {type(exc).__name__}: {exc}") from None
-    return model
 
 
 # ----------------------------------------------------------------------------
@@ -417,78 +418,26 @@ def _parse_pysr(text: str, names: Sequence[str]) -> Expression:
         raise
 
 
-def from_pysr(run_dir: str | Path, X, y, *, sample_weight=None,
-              variable_names: Sequence[str] | None = None,
-              **params: Any) -> SymbolicRegressor:
-    """A fitted :class:`~symreg.SymbolicRegressor` from a PySR run's hall of fame.
+def pysr_expressions(table: pd.DataFrame, variable_names: Sequence[str], *,
+                     source: str | Path = "the hall of fame") -> list[Expression]:
+    """The equations of a PySR hall of fame (:func:`read_pysr_hall_of_fame`) as
+    expressions over ``variable_names`` (or ``x0, x1, ...``).
 
-    Every equation of the hall of fame is parsed (variables by name, or
-    ``x0, x1, ...``), its constants are refitted on ``X, y`` with
-    :func:`symreg.constants.fit_constants`, and the results form the front,
-    so PySR's laws can be re-ranked (``model_selection``), exported, or given
-    to a new ``fit`` as ``guesses``.
-
-    Parameters
-    ----------
-    run_dir : str or Path
-        A PySR output folder holding ``hall_of_fame.csv`` (or the file itself).
-        A symreg run folder works too: it carries the same file.
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        The data, with the columns in PySR's order. A DataFrame's column
-        names are the variable names.
-    y : array-like of shape (n_samples,)
-    sample_weight : array-like, optional
-    variable_names : list of str, optional
-        Names used in the equations when ``X`` is not a DataFrame.
-    **params
-        :class:`SymbolicRegressor` parameters (``model_selection``, ``loss``,
-        ``maxsize``...). ``operators`` defaults to those the equations use.
-
-    Raises
-    ------
-    ValueError
-        When no equation can be read; equations that cannot be (an operator
-        symreg lacks) are skipped with a warning.
+    Equations symreg cannot read (an operator it lacks) are skipped with one
+    warning; ``ValueError`` when none can be read (``source`` names the run).
     """
-    from .constants import fit_constants
-    from .evaluate import resolve_device
-    from .pareto import HallOfFame
-    from .regressor import SymbolicRegressor
-
-    table = read_pysr_hall_of_fame(run_dir)
-    model = SymbolicRegressor(**params)
-    Xv, yv, w, names = model._validate_input(X, y, sample_weight, variable_names)
-    model.variable_names_ = names
     exprs: list[Expression] = []
     skipped = []
     for text in table["equation"]:
         try:
-            exprs.append(_parse_pysr(text, names))
+            exprs.append(_parse_pysr(text, variable_names))
         except ValueError as exc:
             # the parser's message ends with the list of every known function: cut it
             reason = str(exc).split(": ", 1)[-1].split(";")[0]
             skipped.append(f"{text!r} ({reason})")
     if skipped:
         warnings.warn(f"skipped {len(skipped)} equation(s) symreg cannot read: "
-                      + "; ".join(skipped), stacklevel=2)
+                      + "; ".join(skipped), stacklevel=3)
     if not exprs:
-        raise ValueError(f"no equation of {run_dir} could be read")
-    if "operators" not in params:
-        used = {t for e in exprs for t in e.tokens if t in ops.OPERATORS}
-        model.operators = [op for op in ops.OPERATORS if op in used] or None
-    if "maxsize" not in params:
-        model.maxsize = max(model.maxsize, max(e.complexity for e in exprs))
-    model._check_params()
-    fitted, losses = fit_constants([e.with_names(None) for e in exprs], Xv, yv, w,
-                                   device=resolve_device(model.device))
-    var_y = float(np.average((yv - np.average(yv, weights=w)) ** 2, weights=w)) or 1.0
-    hof = HallOfFame(int(model.maxsize), loss_floor=1e-16 * var_y)  # the search's floor
-    hof.update(fitted, losses)
-    model.hall_of_fame_ = hof
-    model.n_evals_ = 0
-    model.search_time_ = 0.0
-    model.interrupted_ = False
-    model.n_proposals_ = 0
-    model.proposer_times_ = {}
-    model._build_table(Xv, yv, w)
-    return model
+        raise ValueError(f"no equation of {source} could be read")
+    return exprs

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import time
-import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import operators as ops
 from .constants import fit_constants
-from .evaluate import LOSSES, evaluate_batch, resolve_device
+from .evaluate import LOSSES, resolve_device
 from .expression import Expression
-from .pareto import MODEL_SELECTIONS, HallOfFame, front_scores, select_model
+from .fitted import FittedState, front_table
+from .io import pysr_expressions, read_pysr_hall_of_fame, read_state
+from .io import save as save_run
+from .pareto import MODEL_SELECTIONS, HallOfFame, exact_floor
+from .plan import FitPlan
 from .search.engine import SearchConfig, SearchProgress
-from .search.pool import BACKENDS, run_search
+from .search.pool import BACKENDS
 
-__all__ = ["SymbolicRegressor"]
+__all__ = ["SymbolicRegressor", "from_pysr", "load"]
 
 MIN_SAMPLES = 5
 
@@ -68,7 +70,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     short search for ``f`` on the columns ``g`` and ``1/g`` runs at once and its
     formulas, multiplied back, join the candidates. With ``search=False`` the
     proposers alone produce the hall of fame (they share the whole budget, less
-    a small reserve for the constant fit); model selection is the same.
+    a small reserve for the constant fit); model selection is the same. The
+    whole schedule is :class:`symreg.plan.FitPlan`.
 
     Parameters
     ----------
@@ -124,6 +127,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Share of ``time_budget`` the proposers get together when the search
         runs (split equally between them; a proposer that stops early leaves
         its time to the search).
+    structure_tests : list of str, optional
+        Names of the cheap structure tests to run, ``None`` for all; see
+        :func:`symreg.search.structure.list_structure_tests`.
 
     Attributes
     ----------
@@ -171,6 +177,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         search: bool = True,
         proposer_time_fraction: float = 0.3,
         hypotheses: dict | None = None,
+        structure_tests: Sequence[str] | None = None,
     ):
         self.operators = operators
         self.maxsize = maxsize
@@ -189,6 +196,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.search = search
         self.proposer_time_fraction = proposer_time_fraction
         self.hypotheses = hypotheses
+        self.structure_tests = structure_tests
 
     # ------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
@@ -212,6 +220,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                 and 0 < self.proposer_time_fraction < 1):
             raise ValueError("proposer_time_fraction must be a number between 0 and 1, "
                              f"got {self.proposer_time_fraction!r}")
+        tests = self.structure_tests
+        if tests is not None and (isinstance(tests, str)
+                                  or not all(isinstance(t, str) for t in tests)):
+            raise ValueError(f"structure_tests must be a list of test names or None, got {tests!r}")
         self._make_proposers()
         if not self.search and not self.proposers and not self.guesses:
             raise ValueError("search=False needs proposers (e.g. proposers=['lies']) or guesses: "
@@ -252,104 +264,6 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if not kept:
             raise ValueError("the hypothesis excludes every operator the search may use")
         return kept, hyp
-
-    def _run_proposers(self, proposers, X, y, w, operators, seed: int, budget: float,
-                       names) -> list[Expression]:
-        """Candidates of ``proposers``, each within its share of ``budget`` seconds.
-
-        A proposer that raises is skipped with a RuntimeWarning; Ctrl-C stops the
-        proposers and keeps what they produced (``interrupted_``).
-        """
-        out: list[Expression] = []
-        deadline = time.monotonic() + budget
-        for k, prop in enumerate(proposers):
-            label = getattr(prop, "name", "") or type(prop).__name__
-            # an equal share of what is left, so a proposer that stops early
-            # leaves its time to the next ones
-            share = max(deadline - time.monotonic(), 0.0) / (len(proposers) - k)
-            t0 = time.monotonic()
-            try:
-                got = prop.propose(X, y, n=32, time_budget=share, seed=seed, operators=operators,
-                                   variable_names=names)
-            except KeyboardInterrupt:
-                self.interrupted_ = True
-                break
-            except Exception as exc:  # noqa: BLE001 - a proposer never costs the fit
-                warnings.warn(f"proposer {label!r} failed and is skipped: {exc!r}", RuntimeWarning,
-                              stacklevel=3)
-                got = []
-            finally:
-                self.proposer_times_[label] = time.monotonic() - t0
-            for e in got or []:
-                if isinstance(e, Expression) and e.n_variables <= X.shape[1]:
-                    out.append(e.with_names(None))
-        return out
-
-    def _search_reductions(self, proposers, X, y, w, config: SearchConfig, total: float
-                           ) -> tuple[list[Expression], bool]:
-        """Formulas ``M·f(g)`` from the groups the proposers found (``reductions_``,
-        see :mod:`symreg.neural.groups`): a short search for ``f`` on ``g`` (and
-        ``1/g``) with the target ``y/M``, each candidate multiplied back.
-
-        A law like ``n μ tanh(μB/(kT))`` is too large for the search to stumble
-        on, while ``f`` on the reduced problem is a few tokens that its
-        enumeration lists outright; hence the enumeration gets most of the short
-        budget. At most two groups, each with at most ``max(3, 0.12·time_budget)``
-        seconds, stopping at an exact ``f``.
-        """
-        from .simplify import rewrite_operators
-
-        reductions = [r for p in proposers for r in getattr(p, "reductions_", None) or []][:2]
-        out: list[Expression] = []
-        exact = False
-        allowed = frozenset(config.operators)
-        for red in reductions:
-            g, z = red.reduce(X, y)
-            ok = np.isfinite(g).all(axis=1) & np.isfinite(z)
-            if ok.sum() < 10:
-                continue
-            sub = dataclasses.replace(config, time_budget=max(3.0, 0.12 * total), max_evals=None,
-                                      enumeration_fraction=0.8, structure_prior=None)
-            try:
-                found = run_search(g[ok], z[ok], sub, n_jobs=1,
-                                   sample_weight=None if w is None else w[ok])
-            except Exception as exc:  # noqa: BLE001 - a reduction never costs the fit
-                warnings.warn(f"the search on a reduced problem failed: {exc!r}", RuntimeWarning,
-                              stacklevel=3)
-                continue
-            for cand in found.hall_of_fame.front():
-                e = rewrite_operators(red.compose(cand.expr), allowed)
-                if e is not None:
-                    out.append(e)
-            if found.interrupted:
-                self.interrupted_ = True
-                break
-            if found.stopped_early:
-                exact = True
-                break
-        return out, exact
-
-    def _fit_proposals(self, exprs: list[Expression], X, y, w, seed: int,
-                       deadline: float | None = None) -> tuple[list[Expression], np.ndarray]:
-        """The proposals as given and with ``a·f + b`` fitted, with their losses.
-
-        Both versions go to the hall of fame: the proposer's own constants may be
-        snapped to exact values that a refit would blur.
-        """
-        from .simplify import fold_constants
-
-        if not exprs:
-            return [], np.zeros(0)
-        dev = resolve_device(self.device)
-        raw = evaluate_batch(exprs, X, y, sample_weight=w, dtype=torch.float64, device=dev)
-        try:
-            fitted, losses = fit_constants(exprs, X, y, w, linear_scaling=True, n_restarts=2,
-                                           max_iter=60, device=dev, seed=seed, deadline=deadline)
-            fitted = [fold_constants(e) for e in fitted]
-        except Exception as exc:  # noqa: BLE001 - keep the proposals as they are
-            warnings.warn(f"fitting the proposals failed: {exc!r}", RuntimeWarning, stacklevel=3)
-            fitted, losses = [], np.zeros(0)
-        return list(exprs) + list(fitted), np.concatenate([np.asarray(raw), np.asarray(losses)])
 
     def _validate_input(self, X, y, sample_weight, variable_names):
         if isinstance(X, pd.DataFrame):
@@ -421,137 +335,73 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             seed = int(self.random_state)
         else:
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        seeds = [g if isinstance(g, Expression) else Expression.parse(g, names) for g in (self.guesses or [])]
-        start = time.monotonic()
-        total = float(self.time_budget)
-        self.interrupted_ = False
-        self.proposer_times_ = {}
-        proposals: list[Expression] = []
+        seeds = [g if isinstance(g, Expression) else Expression.parse(g, names)
+                 for g in (self.guesses or [])]
         config = SearchConfig(
-            operators=operators, maxsize=int(self.maxsize), time_budget=total,
+            operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
             population_size=int(self.population_size), n_offspring=int(self.population_size),
         )
-        frac = float(self.proposer_time_fraction)
-        all_proposers = self._make_proposers()
-        # quick proposers (the transformer) run before any search and seed it;
-        # the slow ones (LIES, DySymNet) only run if a first search is not exact
-        quick = [p for p in all_proposers if getattr(p, "quick", False)]
-        slow = [p for p in all_proposers if not getattr(p, "quick", False)]
-        if quick:
-            proposals = self._run_proposers(quick, X, y, w, operators, seed, total * frac, names)
-            priors = [p.structure_prior() for p in quick if hasattr(p, "structure_prior")]
-            if priors and self.search:
-                config.structure_prior = priors[0]
-        first = None  # the search before the slow proposers, when both run
-        if slow and self.search:
-            # half of the search's share first: most laws fall to its cheap structure
-            # and enumeration within a second or two, and then the proposers (which
-            # take their whole share) would only have delayed them
-            half = None if self.max_evals is None else max(1, self.max_evals // 2)
-            first = run_search(X, y, dataclasses.replace(config, time_budget=total * (1 - frac) / 2,
-                                                         max_evals=half),
-                               n_jobs=int(self.n_jobs), sample_weight=w, seeds=seeds + proposals,
-                               callback=callback, backend=self.backend)
-            self.interrupted_ = first.interrupted
-        done = first is not None and (first.stopped_early or first.interrupted)
-        if slow and not done and not self.interrupted_:
-            # alone, the proposers get the budget less a reserve for the constant fit
-            budget = (total * frac if self.search
-                      else total - (time.monotonic() - start) - min(2.0, 0.1 * total))
-            end = time.monotonic() + budget
-            for k, prop in enumerate(slow):
-                share = max(end - time.monotonic(), 0.0) / (len(slow) - k)
-                proposals += self._run_proposers([prop], X, y, w, operators, seed, share, names)
-                if self.interrupted_:
-                    break
-                if self.search:
-                    # the groups this proposer found, searched at once: their time is
-                    # not the other proposers' (it comes out of the search's)
-                    t0 = time.monotonic()
-                    reduced, exact = self._search_reductions([prop], X, y, w, config, total)
-                    end += time.monotonic() - t0
-                    proposals = reduced + proposals
-                    if exact or self.interrupted_:
-                        break   # an exact law: the other proposers are not needed
-        self.n_proposals_ = len(proposals)
-        # Ctrl-C in a quick proposer, before any search: fit what there is
-        searched = bool(self.search) and not (self.interrupted_ and first is None)
-        if searched:
-            if done or self.interrupted_:
-                # exact already, or Ctrl-C (in the first search or the proposers):
-                # keep what the first search found
-                result = first
-            else:
-                carried = [] if first is None else [c.expr for c in first.hall_of_fame.front()]
-                # what is left of the budget (never less than a tenth); a fit bounded
-                # by max_evals gets a fixed share instead, since the search sizes its
-                # enumeration from its budget and must not depend on the clock
-                if first is not None and self.max_evals is not None:
-                    config.time_budget = total * (1 - frac) / 2
-                    config.max_evals = max(1, self.max_evals - self.max_evals // 2)
-                else:
-                    config.time_budget = max(total - (time.monotonic() - start), 0.1 * total)
-                result = run_search(X, y, config, n_jobs=int(self.n_jobs), sample_weight=w,
-                                    seeds=seeds + proposals + carried, callback=callback,
-                                    backend=self.backend)
-                if first is not None:
-                    # nothing the first search found is lost
-                    kept = first.hall_of_fame.candidates()
-                    result.hall_of_fame.update([c.expr for c in kept], [c.loss for c in kept])
-                    result.n_evals += first.n_evals
-            self.hall_of_fame_ = result.hall_of_fame
-            self.n_evals_ = result.n_evals
-            self.interrupted_ = self.interrupted_ or result.interrupted
-        else:
-            var_y = float(np.average((y - np.average(y, weights=w)) ** 2, weights=w)) or 1.0
-            self.hall_of_fame_ = HallOfFame(config.maxsize, loss_floor=config.exact_nmse * var_y)
-            self.n_evals_ = 0
-        if not searched:
-            # without a search the proposals (and guesses) are the hall of fame; with
-            # one, its seed phase has fitted them into its hall of fame already
-            offered = seeds + proposals
-            exprs, losses = self._fit_proposals(offered, X, y, w, seed,
-                                                deadline=time.perf_counter() + max(
-                                                    0.5, total - (time.monotonic() - start)))
-            self.hall_of_fame_.update(exprs, losses)
-            self.n_evals_ += 2 * len(offered)
-        self.search_time_ = time.monotonic() - start
-        self._build_table(X, y, w)
+        if self.structure_tests is not None:
+            # until SearchConfig has the field (issue 22's structure registry)
+            setattr(config, "structure_tests", tuple(self.structure_tests))  # noqa: B010
+        plan = FitPlan(config, tuple(self._make_proposers()), search=bool(self.search),
+                       proposer_fraction=float(self.proposer_time_fraction),
+                       n_jobs=int(self.n_jobs), backend=self.backend)
+        result = plan.run(X, y, w, seeds=seeds, variable_names=names, callback=callback)
+        table, best = front_table(result.hall_of_fame, X, y, w, variable_names=names,
+                                  maxsize=self.maxsize, loss=self.loss,
+                                  model_selection=self.model_selection, device=config.device)
+        self._set_results(FittedState(
+            params=self.get_params(deep=False), variable_names=names, n_features_in=X.shape[1],
+            hall_of_fame=result.hall_of_fame, equations=table, best_index=best,
+            n_evals=result.n_evals, search_time=result.search_time,
+            interrupted=result.interrupted, n_proposals=result.n_proposals,
+            proposer_times=result.proposer_times))
         return self
 
-    def _build_table(self, X, y, w) -> None:
-        cands = self.hall_of_fame_.candidates()
-        if not cands:
-            # nothing finite was found: fall back to the mean
-            mean = float(np.average(y, weights=w))
-            const = Expression(["C"], [mean])
-            self.hall_of_fame_.update([const], [float(np.average((y - mean) ** 2, weights=w))])
-            cands = self.hall_of_fame_.candidates()
-        exprs = [c.expr.with_names(self.variable_names_) for c in cands]
-        if self.loss == "mse":
-            losses = np.array([c.loss for c in cands])
-        else:
-            losses = evaluate_batch(exprs, X, y, sample_weight=w, loss=self.loss, dtype=torch.float64,
-                                    device=resolve_device(self.device))
-        # the Pareto front under the reported loss
-        hof = HallOfFame(self.maxsize, loss_floor=self.hall_of_fame_.loss_floor)
-        hof.update(exprs, losses)
-        front = hof.front()
-        comp = [c.complexity for c in front]
-        loss = [c.loss for c in front]
-        scores = front_scores(loss, comp, hof.loss_floor)
-        self.equations_ = pd.DataFrame({
-            "complexity": comp,
-            "loss": loss,
-            "score": scores,
-            "equation": [str(c.expr) for c in front],
-            "sympy": [c.expr.sympy() for c in front],
-            "expression": [c.expr for c in front],
-        })
-        self.best_index_ = select_model(loss, comp, self.model_selection, hof.loss_floor,
-                                        n_samples=len(y))
-        self.best_ = front[self.best_index_].expr
+    # ------------------------------------------------------------------------
+    def _set_results(self, state: FittedState) -> None:
+        """The fitted attributes (all but ``n_features_in_`` and ``feature_names_in_``)."""
+        self.variable_names_ = list(state.variable_names)
+        self.hall_of_fame_ = state.hall_of_fame
+        self.equations_ = state.equations
+        self.best_index_ = int(state.best_index)
+        self.best_ = state.best
+        self.n_evals_ = int(state.n_evals)
+        self.search_time_ = float(state.search_time)
+        self.interrupted_ = bool(state.interrupted)
+        self.n_proposals_ = int(state.n_proposals)
+        self.proposer_times_ = dict(state.proposer_times)
+
+    def to_state(self) -> FittedState:
+        """The fitted estimator as plain data (what :func:`symreg.io.save` writes)."""
+        check_is_fitted(self, "equations_")
+        features = getattr(self, "feature_names_in_", None)
+        return FittedState(
+            params=self.get_params(deep=False), variable_names=list(self.variable_names_),
+            n_features_in=int(self.n_features_in_),
+            feature_names_in=None if features is None else [str(f) for f in features],
+            hall_of_fame=self.hall_of_fame_, equations=self.equations_,
+            best_index=int(self.best_index_), n_evals=int(getattr(self, "n_evals_", 0)),
+            search_time=float(getattr(self, "search_time_", 0.0)),
+            interrupted=bool(getattr(self, "interrupted_", False)),
+            n_proposals=int(getattr(self, "n_proposals_", 0)),
+            proposer_times=dict(getattr(self, "proposer_times_", {})))
+
+    @classmethod
+    def from_state(cls, state: FittedState) -> SymbolicRegressor:
+        """A fitted estimator from its plain data (see :meth:`to_state`).
+
+        Parameters this version does not know are ignored.
+        """
+        valid = cls().get_params(deep=False)
+        model = cls(**{k: v for k, v in state.params.items() if k in valid})
+        model.n_features_in_ = int(state.n_features_in)
+        if state.feature_names_in is not None:
+            model.feature_names_in_ = np.asarray(state.feature_names_in, dtype=object)
+        model._set_results(state)
+        return model
 
     # ------------------------------------------------------------------------
     def _expression(self, index: int | None) -> Expression:
@@ -580,9 +430,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     def save(self, path, metadata: dict | None = None):
         """Write the fitted model to the run folder ``path`` (see :func:`symreg.io.save`);
         :func:`symreg.load` reads it back. Returns the folder as a ``Path``."""
-        from .io import save
-
-        return save(self, path, metadata=metadata)
+        return save_run(self.to_state(), path, metadata=metadata)
 
     def torch(self, index: int | None = None):
         """The chosen formula (or row ``index``) as a ``torch.nn.Module`` whose
@@ -614,3 +462,81 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "best_"):
             return f"{base}\n  best: {self.best_}"
         return base
+
+
+# ----------------------------------------------------------------------------
+# fitted estimators from saved runs
+# ----------------------------------------------------------------------------
+
+def load(path: str | Path) -> SymbolicRegressor:
+    """Read a saved run back into a fitted :class:`SymbolicRegressor`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder (as written by :func:`symreg.io.save`,
+        ``SymbolicRegressor.save`` or ``symreg fit``) or its ``model.json``.
+
+    Returns
+    -------
+    SymbolicRegressor
+        Fitted: ``predict``, ``equations_``, ``best_``, ``sympy()`` and
+        ``latex()`` work as they did on the saved estimator, and ``fit``
+        starts a new search with the saved parameters.
+    """
+    return SymbolicRegressor.from_state(read_state(path))
+
+
+def from_pysr(run_dir: str | Path, X, y, *, sample_weight=None,
+              variable_names: Sequence[str] | None = None,
+              **params: Any) -> SymbolicRegressor:
+    """A fitted :class:`SymbolicRegressor` from a PySR run's hall of fame.
+
+    Every equation of the hall of fame is parsed (variables by name, or
+    ``x0, x1, ...``), its constants are refitted on ``X, y`` with
+    :func:`symreg.constants.fit_constants`, and the results form the front,
+    so PySR's laws can be re-ranked (``model_selection``), exported, or given
+    to a new ``fit`` as ``guesses``.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A PySR output folder holding ``hall_of_fame.csv`` (or the file itself).
+        A symreg run folder works too: it carries the same file.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        The data, with the columns in PySR's order. A DataFrame's column
+        names are the variable names.
+    y : array-like of shape (n_samples,)
+    sample_weight : array-like, optional
+    variable_names : list of str, optional
+        Names used in the equations when ``X`` is not a DataFrame.
+    **params
+        :class:`SymbolicRegressor` parameters (``model_selection``, ``loss``,
+        ``maxsize``...). ``operators`` defaults to those the equations use.
+
+    Raises
+    ------
+    ValueError
+        When no equation can be read; equations that cannot be (an operator
+        symreg lacks) are skipped with a warning.
+    """
+    table = read_pysr_hall_of_fame(run_dir)
+    model = SymbolicRegressor(**params)
+    Xv, yv, w, names = model._validate_input(X, y, sample_weight, variable_names)
+    exprs = pysr_expressions(table, names, source=run_dir)
+    if "operators" not in params:
+        used = {t for e in exprs for t in e.tokens if t in ops.OPERATORS}
+        model.operators = [op for op in ops.OPERATORS if op in used] or None
+    if "maxsize" not in params:
+        model.maxsize = max(model.maxsize, max(e.complexity for e in exprs))
+    model._check_params()
+    device = resolve_device(model.device)
+    fitted, losses = fit_constants([e.with_names(None) for e in exprs], Xv, yv, w, device=device)
+    hof = HallOfFame(int(model.maxsize), loss_floor=exact_floor(yv, w))  # the search's floor
+    hof.update(fitted, losses)
+    equations, best = front_table(hof, Xv, yv, w, variable_names=names, maxsize=model.maxsize,
+                                  loss=model.loss, model_selection=model.model_selection,
+                                  device=device)
+    model._set_results(FittedState(model.get_params(deep=False), names, Xv.shape[1], hof,
+                                   equations, best))
+    return model

@@ -12,6 +12,7 @@ from symreg.neural.groups import Reduction, find_reductions, snap_group
 from symreg.neural.lies import LIESConfig, LIESNet, _features, group_weights
 from symreg.neural.proposer import Proposer
 from symreg.operators import DEFAULT_OPERATORS
+from symreg.plan import search_reductions
 from symreg.search.engine import SearchConfig
 
 
@@ -96,10 +97,12 @@ def test_regressor_searches_the_reduced_problem():
     y = X[:, 0] / (np.exp(g) + np.exp(-g))
     prop = _KnowsTheGroup()
     prop.propose(X, y)
-    model = SymbolicRegressor(time_budget=10, random_state=0)
-    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=10, seed=0)
-    exprs, exact = model._search_reductions([prop], X, y, None, config, total=10.0)
-    assert exact
+    # bounded by evaluations, not the clock: the reduced search gets 12% of the fit's
+    # max_evals, and its enumeration (a quarter of that) must reach 1/(exp(x0) + 1/exp(x0))
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=300, max_evals=10_000_000,
+                          seed=0)
+    exprs, exact, interrupted = search_reductions(prop.reductions_, X, y, None, config)
+    assert exact and not interrupted
     best = min(exprs, key=lambda e: np.nanmean((e.evaluate(X) - y) ** 2)
                if np.all(np.isfinite(e.evaluate(X))) else np.inf)
     assert np.max(np.abs(best.evaluate(X) - y)) < 1e-9 * np.max(np.abs(y))
@@ -109,9 +112,11 @@ def test_regressor_with_a_group_proposer_finds_the_law():
     X = _data()
     g = X[:, 1] * X[:, 2] / X[:, 3]
     y = X[:, 0] * np.tanh(g)
-    model = SymbolicRegressor(time_budget=12, random_state=0, proposers=[_KnowsTheGroup()],
-                              n_jobs=1)
+    # max_evals bounds the work (deterministic); the time budget is only a ceiling
+    model = SymbolicRegressor(time_budget=300, max_evals=20_000, random_state=0,
+                              proposers=[_KnowsTheGroup()], n_jobs=1)
     model.fit(X, y)
+    assert model.n_proposals_ > 0  # the first search was not exact: the group's search ran
     assert np.max(np.abs(model.predict(X) - y)) < 1e-8 * np.max(np.abs(y))
 
 

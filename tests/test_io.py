@@ -12,12 +12,10 @@ import pytest
 import sympy
 
 import symreg
-from symreg import SymbolicRegressor
+from symreg import SymbolicRegressor, from_pysr, load
 from symreg.expression import Expression
 from symreg.io import (
     FORMAT_VERSION,
-    from_pysr,
-    load,
     pysr_equation,
     read_pysr_hall_of_fame,
     read_run,

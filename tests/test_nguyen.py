@@ -3,8 +3,9 @@ benchmark script's own ``run_problem``: ``SymbolicRegressor(time_budget=30)``
 on the noiseless training data of gp_benchmarks.csv, selected model with its
 constants rounded to 3 significant digits, ``simplify(model - truth) == 0``.
 
-These fits stop early (each well inside the budget) on a 2-core machine; the
-budget is only the ceiling."""
+The default run fits two problems bounded by ``max_evals`` (deterministic, a
+few seconds each); the benchmark's own setting, five problems at 30 s each, is
+marked slow (``pytest -m slow``)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,21 @@ def test_table_embedded(bench):
     assert bench.parse_problems("1-3,7") == [1, 2, 3, 7]
 
 
-@pytest.mark.parametrize("k", [1, 5, 6, 7, 8])
-def test_nguyen_recovered_exactly(bench, k):
-    row = bench.run_problem(k, time_budget=30, seed=0, device="cpu")
+def _assert_recovered(row):
     assert "error" not in row, row
     assert row["exact"], f"{row['problem']}: got {row['equation']}, truth {row['truth']}"
     assert row["symbolic_solution"]
     assert row["r2_test"] > 0.999999
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_nguyen_recovered_exactly_within_an_evaluation_budget(bench, k):
+    # bounded by evaluations, so the result does not depend on the machine's load
+    _assert_recovered(bench.run_problem(k, time_budget=120, seed=0, device="cpu",
+                                        max_evals=20_000))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [1, 5, 6, 7, 8])
+def test_nguyen_recovered_exactly(bench, k):
+    _assert_recovered(bench.run_problem(k, time_budget=30, seed=0, device="cpu"))

@@ -135,7 +135,7 @@ def test_instances_and_names_mix():
 
 
 def test_ctrl_c_in_a_proposer_keeps_the_first_search_and_stops(monkeypatch):
-    import symreg.regressor as reg
+    import symreg.plan as reg
 
     def interrupted(self, X, y, **kwargs):
         raise KeyboardInterrupt

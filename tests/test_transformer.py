@@ -643,7 +643,7 @@ def test_transformer_is_registered():
 # ---------------------------------------------------------------------------
 
 def _capture_search(monkeypatch):
-    import symreg.regressor as reg
+    import symreg.plan as reg
 
     configs = []
     real = reg.run_search

@@ -502,7 +502,8 @@ def predict(
     """Predict with a saved run: DATA's columns plus a predicted_<target> column, as CSV."""
     import pandas as pd
 
-    from symreg.io import load, read_run
+    from symreg import load
+    from symreg.io import read_run
 
     try:
         model = load(run)
