@@ -24,6 +24,7 @@ from .pareto import MODEL_SELECTIONS, HallOfFame, exact_floor
 from .plan import FitPlan
 from .search.engine import SearchConfig, SearchProgress
 from .search.pool import BACKENDS
+from .search.structure import get_structure_tests
 
 __all__ = ["SymbolicRegressor", "from_pysr", "load"]
 
@@ -224,6 +225,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if tests is not None and (isinstance(tests, str)
                                   or not all(isinstance(t, str) for t in tests)):
             raise ValueError(f"structure_tests must be a list of test names or None, got {tests!r}")
+        if tests is not None:
+            get_structure_tests(tests)   # unknown names: a ValueError that lists the known ones
         self._make_proposers()
         if not self.search and not self.proposers and not self.guesses:
             raise ValueError("search=False needs proposers (e.g. proposers=['lies']) or guesses: "
@@ -341,10 +344,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
             population_size=int(self.population_size), n_offspring=int(self.population_size),
+            structure_tests=None if self.structure_tests is None else tuple(self.structure_tests),
         )
-        if self.structure_tests is not None:
-            # until SearchConfig has the field (issue 22's structure registry)
-            setattr(config, "structure_tests", tuple(self.structure_tests))  # noqa: B010
         plan = FitPlan(config, tuple(self._make_proposers()), search=bool(self.search),
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)

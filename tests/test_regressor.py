@@ -178,11 +178,26 @@ def test_non_numeric_column_is_named():
     ({"loss": "nope"}, "unknown loss"),
     ({"n_jobs": 0}, "n_jobs"),
     ({"structure_tests": "power_law"}, "structure_tests must be a list"),
+    ({"structure_tests": ["power_law", "fourier"]}, "unknown structure test.*known: power_law"),
 ])
 def test_bad_parameters(params, match):
     X, y = _xy()
     with pytest.raises(ValueError, match=match):
         SymbolicRegressor(**{"time_budget": 1, **params}).fit(X, y)
+
+
+def test_structure_tests_switch_the_cheap_structure_off_by_name():
+    # a power law that the log-linear test finds in the seed phase; without that
+    # test the search has to enumerate before it finds it
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(200, 2))
+    y = 2.5 * X[:, 0] ** 2 / X[:, 1]
+    on = SymbolicRegressor(max_evals=50, time_budget=60, random_state=0,
+                           structure_tests=["power_law"]).fit(X, y)
+    off = SymbolicRegressor(max_evals=50, time_budget=60, random_state=0,
+                            structure_tests=["variables"]).fit(X, y)
+    assert on.equations_["loss"].min() < 1e-20
+    assert on.n_evals_ < 20 < off.n_evals_
 
 
 def test_drop_nonfinite_rows():
