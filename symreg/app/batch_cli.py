@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-EXIT_FAILED_JOBS = 1
+from .errors import EXIT_FAILED_JOBS, fail, interrupted
 
 
 class _BatchGroup(TyperGroup):
@@ -47,19 +47,6 @@ batch_app = typer.Typer(
 )
 
 
-def _fail(message: object) -> NoReturn:
-    # the CLI's own one-line error (imported late: cli.py imports this module at its end)
-    from .cli import _fail as fail
-
-    fail(message)
-
-
-def _interrupted() -> NoReturn:
-    from .cli import _interrupted as interrupted
-
-    interrupted()
-
-
 def _folder_settings(target: str | None, time: float | None, seeds: str | None,
                      maxsize: int | None, operators: str | None, n_jobs: int | None
                      ) -> dict[str, Any]:
@@ -73,7 +60,7 @@ def _folder_settings(target: str | None, time: float | None, seeds: str | None,
         try:
             out["seeds"] = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
-            _fail(f"--seeds must be comma-separated integers such as 0,1,2, got {seeds!r}")
+            fail(f"--seeds must be comma-separated integers such as 0,1,2, got {seeds!r}")
     return out
 
 
@@ -179,7 +166,7 @@ def run(
         try:
             job_list = load_jobs(jobs, settings or None)
         except BatchError as exc:
-            _fail(exc)
+            fail(exc)
         store_path = Path(store) if store else default_store(jobs)
         display = _Display(store_path)
         # a scheduler's SIGTERM stops the batch as cleanly as Ctrl-C
@@ -189,11 +176,11 @@ def run(
                                 retry_failed=retry_failed, on_progress=display)
         except BatchError as exc:
             display.stop()
-            _fail(exc)
+            fail(exc)
     except KeyboardInterrupt:
         if display is not None:
             display.stop()
-        _interrupted()
+        interrupted()
     finally:
         if previous is not None:
             _on_sigterm(previous)
@@ -211,7 +198,7 @@ def _open(store: str):
     try:
         return JobStore(store, create=False)
     except StoreError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @batch_app.command("status")
@@ -271,7 +258,7 @@ def results(
 
     suffix = Path(out).suffix.lower() if out else ""
     if out and suffix not in (".csv", ".parquet", ".pq"):
-        _fail(f"--out must end in .csv or .parquet, got {out}")
+        fail(f"--out must end in .csv or .parquet, got {out}")
     db = _open(store)
     try:
         records = db.records()
@@ -288,9 +275,9 @@ def results(
             else:
                 frame.to_parquet(out, index=False)
         except ImportError as exc:
-            _fail(f"cannot write Parquet: {exc}")
+            fail(f"cannot write Parquet: {exc}")
         except OSError as exc:
-            _fail(f"cannot write {out}: {exc.strerror or exc}")
+            fail(f"cannot write {out}: {exc.strerror or exc}")
         typer.echo(f"wrote {len(rows)} rows to {out}", err=True)
         return
     from rich.console import Console
