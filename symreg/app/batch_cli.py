@@ -157,7 +157,9 @@ def run(
         None, "--n-jobs", help="Folder form: search workers (CPUs) per job."),
 ) -> None:
     """Run the jobs of JOBS that the store does not have yet; resume after a crash or Ctrl-C."""
-    from .batch import BatchError, default_store, load_jobs, run_batch
+    from .batch import run_batch
+    from .jobs import BatchError
+    from .jobs_file import default_store, load_jobs
 
     settings = _folder_settings(target, time, seeds, maxsize, operators, n_jobs)
     display = None
@@ -210,7 +212,7 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    from .batch import describe
+    from .jobs import describe
 
     db = _open(store)
     try:
@@ -254,11 +256,17 @@ def results(
         False, "--fronts", help="One row per formula on each job's Pareto front."),
 ) -> None:
     """Print the results in a table, or export them (one row per job) to CSV or Parquet."""
-    from .batch import describe, result_rows
+    from ..datasets.tables import DataError, table_format, write_frame
+    from .batch_export import result_rows
+    from .jobs import describe
 
-    suffix = Path(out).suffix.lower() if out else ""
-    if out and suffix not in (".csv", ".parquet", ".pq"):
-        fail(f"--out must end in .csv or .parquet, got {out}")
+    if out:
+        try:
+            if out == "-":  # the table goes to the terminal without --out
+                raise DataError(out)
+            table_format(out)
+        except DataError:
+            fail(f"--out must end in .csv or .parquet, got {out}")
     db = _open(store)
     try:
         records = db.records()
@@ -270,14 +278,9 @@ def results(
 
         frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["id"])
         try:
-            if suffix == ".csv":
-                frame.to_csv(out, index=False)
-            else:
-                frame.to_parquet(out, index=False)
-        except ImportError as exc:
-            fail(f"cannot write Parquet: {exc}")
-        except OSError as exc:
-            fail(f"cannot write {out}: {exc.strerror or exc}")
+            write_frame(frame, out)
+        except DataError as exc:
+            fail(exc)
         typer.echo(f"wrote {len(rows)} rows to {out}", err=True)
         return
     from rich.console import Console
