@@ -332,10 +332,11 @@ def _run_tasks(cfg: BenchConfig, config: dict, pending: list, finish: Callable) 
             while queue and len(running) < max(1, cfg.workers):
                 problem, method = queue.pop(0)
                 # not a daemon: the worker forks the symbolic checks (and symreg its
-                # pool); it is killed explicitly at its deadline or on Ctrl-C
+                # pool); it is killed explicitly at its deadline or on Ctrl-C, and dies
+                # with the harness (a killed harness left it running before)
                 running.append(start_child(
                     _task, (cfg.suite, problem.name, method, config), method="spawn",
-                    timeout=limit, new_group=True, sigint="ignore",
+                    timeout=limit, new_group=True, sigint="ignore", die_with_parent=True,
                     tag=_base_row(problem, method, cfg)))
             _collect(running, finish)
     except BaseException:
