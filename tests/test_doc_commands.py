@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -155,8 +156,21 @@ def _table(path: Path, rows: int = 40, seed: int = 0) -> None:
 
 def _run(line: str, cwd: Path, env: dict[str, str], timeout: float = 900
          ) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=cwd, env=env, check=False,
-                          capture_output=True, text=True, timeout=timeout)
+    """``bash -o pipefail -c LINE`` in a session of its own, killed whole at the timeout."""
+    proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", line], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{line!r} ran for more than {timeout:g} s")
+    finally:
+        if proc.poll() is None:  # interrupted: leave nothing running
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _check(result: subprocess.CompletedProcess, line: str) -> None:
