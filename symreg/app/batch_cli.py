@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-EXIT_FAILED_JOBS = 1
+from .errors import EXIT_FAILED_JOBS, fail, interrupted
 
 
 class _BatchGroup(TyperGroup):
@@ -47,19 +47,6 @@ batch_app = typer.Typer(
 )
 
 
-def _fail(message: object) -> NoReturn:
-    # the CLI's own one-line error (imported late: cli.py imports this module at its end)
-    from .cli import _fail as fail
-
-    fail(message)
-
-
-def _interrupted() -> NoReturn:
-    from .cli import _interrupted as interrupted
-
-    interrupted()
-
-
 def _folder_settings(target: str | None, time: float | None, seeds: str | None,
                      maxsize: int | None, operators: str | None, n_jobs: int | None
                      ) -> dict[str, Any]:
@@ -73,7 +60,7 @@ def _folder_settings(target: str | None, time: float | None, seeds: str | None,
         try:
             out["seeds"] = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
-            _fail(f"--seeds must be comma-separated integers such as 0,1,2, got {seeds!r}")
+            fail(f"--seeds must be comma-separated integers such as 0,1,2, got {seeds!r}")
     return out
 
 
@@ -170,7 +157,9 @@ def run(
         None, "--n-jobs", help="Folder form: search workers (CPUs) per job."),
 ) -> None:
     """Run the jobs of JOBS that the store does not have yet; resume after a crash or Ctrl-C."""
-    from .batch import BatchError, default_store, load_jobs, run_batch
+    from .batch import run_batch
+    from .jobs import BatchError
+    from .jobs_file import default_store, load_jobs
 
     settings = _folder_settings(target, time, seeds, maxsize, operators, n_jobs)
     display = None
@@ -179,7 +168,7 @@ def run(
         try:
             job_list = load_jobs(jobs, settings or None)
         except BatchError as exc:
-            _fail(exc)
+            fail(exc)
         store_path = Path(store) if store else default_store(jobs)
         display = _Display(store_path)
         # a scheduler's SIGTERM stops the batch as cleanly as Ctrl-C
@@ -189,11 +178,11 @@ def run(
                                 retry_failed=retry_failed, on_progress=display)
         except BatchError as exc:
             display.stop()
-            _fail(exc)
+            fail(exc)
     except KeyboardInterrupt:
         if display is not None:
             display.stop()
-        _interrupted()
+        interrupted()
     finally:
         if previous is not None:
             _on_sigterm(previous)
@@ -211,7 +200,7 @@ def _open(store: str):
     try:
         return JobStore(store, create=False)
     except StoreError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @batch_app.command("status")
@@ -223,7 +212,7 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    from .batch import describe
+    from .jobs import describe
 
     db = _open(store)
     try:
@@ -267,11 +256,17 @@ def results(
         False, "--fronts", help="One row per formula on each job's Pareto front."),
 ) -> None:
     """Print the results in a table, or export them (one row per job) to CSV or Parquet."""
-    from .batch import describe, result_rows
+    from ..datasets.tables import DataError, table_format, write_frame
+    from .batch_export import result_rows
+    from .jobs import describe
 
-    suffix = Path(out).suffix.lower() if out else ""
-    if out and suffix not in (".csv", ".parquet", ".pq"):
-        _fail(f"--out must end in .csv or .parquet, got {out}")
+    if out:
+        try:
+            if out == "-":  # the table goes to the terminal without --out
+                raise DataError(out)
+            table_format(out)
+        except DataError:
+            fail(f"--out must end in .csv or .parquet, got {out}")
     db = _open(store)
     try:
         records = db.records()
@@ -283,14 +278,9 @@ def results(
 
         frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["id"])
         try:
-            if suffix == ".csv":
-                frame.to_csv(out, index=False)
-            else:
-                frame.to_parquet(out, index=False)
-        except ImportError as exc:
-            _fail(f"cannot write Parquet: {exc}")
-        except OSError as exc:
-            _fail(f"cannot write {out}: {exc.strerror or exc}")
+            write_frame(frame, out)
+        except DataError as exc:
+            fail(exc)
         typer.echo(f"wrote {len(rows)} rows to {out}", err=True)
         return
     from rich.console import Console

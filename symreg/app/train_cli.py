@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-EXIT_INTERRUPTED = 130
+from .errors import EXIT_INTERRUPTED, fail
 
 
 def train(
@@ -48,7 +48,6 @@ def train(
     every two minutes and on exit (Ctrl-C included), so long trainings run as a
     series of short jobs. Uses a CUDA GPU (bf16 mixed precision) when present.
     """
-    from symreg.app.cli import _fail
     from symreg.neural.generator import GeneratorConfig
     from symreg.neural.train import TrainConfig, export_weights
     from symreg.neural.train import train as run_training
@@ -61,11 +60,11 @@ def train(
              "medium": {"d_model": 192, "n_heads": 6, "enc_layers": 2, "dec_layers": 4},
              "base": {"d_model": 256, "n_heads": 8, "enc_layers": 3, "dec_layers": 6}}
     if size not in sizes:
-        _fail(f"--size must be one of {', '.join(sizes)}, got {size!r}")
+        fail(f"--size must be one of {', '.join(sizes)}, got {size!r}")
     if Path(out).exists() and not Path(out).is_dir():
-        _fail(f"--out {out} exists and is not a folder")
+        fail(f"--out {out} exists and is not a folder")
     if init is not None and not Path(init).is_file():
-        _fail(f"--init {init}: no such weights file")
+        fail(f"--init {init}: no such weights file")
     if fresh:
         for name in ("ckpt.pt", "log.jsonl"):
             (Path(out) / name).unlink(missing_ok=True)
@@ -84,7 +83,7 @@ def train(
         typer.echo(f"interrupted; checkpoint kept in {out}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except (ValueError, RuntimeError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
     if export:
         command = " ".join(["symreg", *sys.argv[1:]])
         dest = export_weights(ckpt, export, command=command)

@@ -34,16 +34,16 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import multiprocessing
 import os
 import platform
-import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..processes import Child, kill_children, start_child, usable_cores, wait_children
 
 __all__ = ["BenchConfig", "machine_summary", "run_bench", "select_problems"]
 
@@ -123,14 +123,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def usable_cores() -> int | None:
-    """Cores this process may run on (its affinity), else all of them."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count()
-
-
 def machine_summary() -> dict[str, Any]:
     """Date, host CPU and versions, for the results file."""
     cpu, usable = cpu_model(), usable_cores()
@@ -191,13 +183,12 @@ def _score(problem, sample, model, names: list[str], symbolic_timeout: float) ->
     return out
 
 
-def _task(conn, suite: str, problem_name: str, method_name: str, config: dict) -> None:
-    """Child process body: fit, score, send one dict back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    if hasattr(os, "setsid"):
-        # a process group of its own, so that killing it also kills what it forked
-        # (the sympy checks of symbolic_solution)
-        os.setsid()
+def _task(suite: str, problem_name: str, method_name: str, config: dict) -> dict[str, Any]:
+    """Child process body: fit, score, return one row (it never raises).
+
+    The child ignores Ctrl-C (the parent handles it) and leads a process group of its own,
+    so that killing it also kills what it forked (the sympy checks of symbolic_solution).
+    """
     row: dict[str, Any] = {}
     try:
         from ..datasets import load_suite
@@ -221,22 +212,19 @@ def _task(conn, suite: str, problem_name: str, method_name: str, config: dict) -
         row.update(status="error", message=f"{type(exc).__name__}: "
                    f"{' '.join(str(exc).split())[:300]}",
                    traceback=traceback.format_exc(limit=8))
-    try:
-        conn.send(row)
-    finally:
-        conn.close()
+    return row
 
 
 # ----------------------------------------------------------------------------
 # the parent
 # ----------------------------------------------------------------------------
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe: non-finite floats become None, numpy scalars Python numbers."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         try:
             value = value.item()
@@ -254,11 +242,6 @@ def _base_row(problem, method: str, cfg: BenchConfig) -> dict[str, Any]:
             "message": "", "formula": None, "size": None, "r2_train": None, "r2_test": None,
             "solution": False, "exact": False, "fit_seconds": None, "wall_seconds": None,
             "n_train": None, "n_test": None, "info": {}}
-
-
-class _Running:
-    def __init__(self, proc, conn, row: dict, start: float, deadline: float):
-        self.proc, self.conn, self.row, self.start, self.deadline = proc, conn, row, start, deadline
 
 
 def run_bench(cfg: BenchConfig, on_row: Callable[[dict], None] | None = None,
@@ -319,7 +302,7 @@ def _run_all(cfg: BenchConfig, problems: list, methods: list[str], done: dict, m
     pending: list[tuple[Any, str]] = []
     with rows_path.open("a", encoding="utf-8") as sink:
         def finish(row: dict) -> None:
-            row = _clean(row)
+            row = json_safe(row)
             rows.append(row)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -341,72 +324,40 @@ def _run_all(cfg: BenchConfig, problems: list, methods: list[str], done: dict, m
 
 
 def _run_tasks(cfg: BenchConfig, config: dict, pending: list, finish: Callable) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    running: list[_Running] = []
+    running: list[Child] = []
     queue = list(pending)
     limit = 2.0 * cfg.time_budget + cfg.grace + 2.0 * cfg.symbolic_timeout
     try:
         while queue or running:
             while queue and len(running) < max(1, cfg.workers):
                 problem, method = queue.pop(0)
-                recv, send = ctx.Pipe(duplex=False)
                 # not a daemon: the worker forks the symbolic checks (and symreg its
-                # pool); it is killed explicitly at its deadline or on Ctrl-C
-                proc = ctx.Process(target=_task, daemon=False,
-                                   args=(send, cfg.suite, problem.name, method, config))
-                proc.start()
-                send.close()
-                now = time.monotonic()
-                running.append(_Running(proc, recv, _base_row(problem, method, cfg), now,
-                                        now + limit))
+                # pool); it is killed explicitly at its deadline or on Ctrl-C, and dies
+                # with the harness (a killed harness left it running before)
+                running.append(start_child(
+                    _task, (cfg.suite, problem.name, method, config), method="spawn",
+                    timeout=limit, new_group=True, sigint="ignore", die_with_parent=True,
+                    tag=_base_row(problem, method, cfg)))
             _collect(running, finish)
     except BaseException:
-        for r in running:
-            _kill(r.proc)
+        kill_children(running)
         raise
 
 
-def _kill(proc) -> None:
-    """Kill a worker and its process group (whatever it forked); never raises."""
-    if proc.is_alive() and proc.pid is not None and hasattr(os, "killpg"):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
-    if proc.is_alive():
-        proc.kill()
-    proc.join(1.0)
-
-
-def _collect(running: list[_Running], finish: Callable) -> None:
+def _collect(running: list[Child], finish: Callable) -> None:
     """Wait a little for any child, then finish every task that ended or ran over."""
-    from multiprocessing.connection import wait
-
-    wait([r.conn for r in running] + [r.proc.sentinel for r in running], timeout=0.5)
-    now = time.monotonic()
-    for r in list(running):
-        row = r.row
-        if r.conn.poll():
-            try:
-                row.update(r.conn.recv())
-            except (EOFError, OSError):  # it died: the pipe closed without a result
-                r.proc.join(2.0)
-                row.update(status="error",
-                           message=f"the worker died (exit code {r.proc.exitcode})")
-        elif not r.proc.is_alive():
-            code = r.proc.exitcode
-            row.update(status="error", message=f"the worker died (exit code {code})")
-        elif now > r.deadline:
-            _kill(r.proc)
+    for end in wait_children(running, 0.5, join_seconds=5.0):
+        row = end.child.tag
+        if end.status == "ok":
+            row.update(end.value)
+        elif end.status == "timeout":
             row.update(status="timeout",
-                       message=f"no result after {now - r.start:.0f} s; the worker was killed")
+                       message=f"no result after {end.seconds:.0f} s; the worker was killed")
+        elif end.status == "error":  # _task does not raise; a failure to send its row does
+            row.update(status="error", message=f"{type(end.value).__name__}: {end.value}")
         else:
-            continue
-        row["wall_seconds"] = time.monotonic() - r.start
-        r.proc.join(5.0)
-        _kill(r.proc)
-        r.conn.close()
-        running.remove(r)
+            row.update(status="error", message=f"the worker died (exit code {end.exitcode})")
+        row["wall_seconds"] = end.seconds
         finish(row)
 
 

@@ -23,17 +23,17 @@ from __future__ import annotations
 import io
 import logging
 import math
-import multiprocessing
 import signal
 import threading
 import time
 import tokenize
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import sympy
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+
+from ..processes import kill_children, start_child, start_context, wait_children
 
 __all__ = [
     "exact_difference",
@@ -243,22 +243,11 @@ def _compare(model, truth, positive: frozenset[str], strict: bool, digits: int,
     return _is_constant(ratio) and not _is_zero(ratio)
 
 
-def _child(conn, model, truth, positive, strict, digits, simplify_seconds) -> None:
+def _child(model, truth, positive, strict, digits, simplify_seconds) -> bool:
     try:
-        result = bool(_compare(model, truth, positive, strict, digits, simplify_seconds))
+        return bool(_compare(model, truth, positive, strict, digits, simplify_seconds))
     except BaseException:  # noqa: BLE001 - anything odd is "not a solution"
-        result = False
-    try:
-        conn.send(result)
-    finally:
-        conn.close()
-
-
-def _fork_context():
-    try:
-        return multiprocessing.get_context("fork")
-    except ValueError:  # no fork on this platform (Windows)
-        return None
+        return False
 
 
 def _check(model, truth, positive: Iterable[str], timeout: float, strict: bool,
@@ -268,49 +257,36 @@ def _check(model, truth, positive: Iterable[str], timeout: float, strict: bool,
         timeout = float(timeout)
     except Exception:  # noqa: BLE001
         return False
-    ctx = _fork_context()
+    ctx = start_context("fork")
     if ctx is None:  # no safe way to stop sympy: run in process, without a deadline
         try:
             return bool(_compare(model, truth, pos, strict, digits))
         except Exception:  # noqa: BLE001
             return False
-    start = time.monotonic()
-    recv, send = ctx.Pipe(duplex=False)
-    # up to 40 % of the time may go to simplifying the model alone (then it is kept as is)
-    proc = ctx.Process(target=_child, daemon=True,
-                       args=(send, model, truth, pos, strict, digits, 0.4 * timeout))
     try:
-        with warnings.catch_warnings():
-            # Python 3.12+ warns that fork() in a multi-threaded process (torch) may deadlock;
-            # the child only runs sympy and is killed at the deadline whatever happens.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            proc.start()
+        # up to 40 % of the time may go to simplifying the model alone (then it is kept as is);
+        # a daemon in the parent's process group: the child only runs sympy
+        child = start_child(_child, (model, truth, pos, strict, digits, 0.4 * timeout),
+                            method=ctx, timeout=timeout, new_group=False, daemon=True)
     except OSError as exc:  # cannot fork (process limits)
         logger.warning("symbolic check: cannot fork (%s); running without a timeout", exc)
-        send.close()
-        recv.close()
         try:
             return bool(_compare(model, truth, pos, strict, digits))
         except Exception:  # noqa: BLE001
             return False
-    send.close()  # the child holds the write end now
-    result = False
+    children = [child]
     try:
-        left = max(timeout - (time.monotonic() - start), 0.0)
-        if recv.poll(left):
-            try:
-                result = bool(recv.recv())
-            except (EOFError, OSError):  # the child died without an answer
-                result = False
-        else:
-            logger.warning("symbolic check timed out after %.1f s: model %s, truth %s",
-                           timeout, _short(model), _short(truth))
+        while children:
+            for end in wait_children(children, max(child.deadline - time.monotonic(), 0.0),
+                                     join_seconds=1.0):
+                if end.status == "timeout":
+                    logger.warning("symbolic check timed out after %.1f s: model %s, truth %s",
+                                   timeout, _short(model), _short(truth))
+                # a child that died without an answer: not a solution
+                return end.status == "ok" and bool(end.value)
     finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(1.0)
-        recv.close()
-    return result
+        kill_children(children)
+    return False
 
 
 def _short(obj, n: int = 80) -> str:

@@ -1,4 +1,11 @@
-"""Reading a user's table (CSV or Parquet) into features and a target.
+"""Reading and writing a user's table (CSV or Parquet), and splitting off the target.
+
+The format follows the file name: ``.csv`` (also compressed, ``.csv.gz`` ...) is CSV,
+``.parquet`` and ``.pq`` are Parquet, ``-`` is CSV on standard input (or output).
+:func:`read_table` and :func:`read_frame` read by name, :func:`write_frame` writes by name,
+and :func:`table_format` tells the format of a name; every part of symreg that takes a table
+from a user goes through them. :func:`load_csv` and :func:`load_parquet` read one format
+whatever the name.
 
 Every problem with the file or its columns raises :class:`DataError`, a
 ``ValueError`` whose message is one line naming the file and the problem, so
@@ -13,7 +20,12 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-__all__ = ["DataError", "Table", "load_csv", "load_parquet", "split_target"]
+__all__ = ["TABLE_SUFFIXES", "DataError", "Table", "load_csv", "load_parquet", "read_frame",
+           "read_table", "split_target", "table_format", "write_frame"]
+
+#: file name endings of tables, by format (a name may end in one of these plus a compression)
+TABLE_SUFFIXES = {"CSV": (".csv",), "Parquet": (".parquet", ".pq")}
+_COMPRESSIONS = ("", ".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
 class DataError(ValueError):
@@ -114,3 +126,72 @@ def load_parquet(path: str | Path, target: str | None = None) -> Table:
     """
     df = _read(path, lambda: pd.read_parquet(path), "Parquet")
     return split_target(df, target, _where(path))
+
+
+def table_format(path: str | Path) -> str:
+    """``"CSV"`` or ``"Parquet"``, from the name of ``path`` (``"-"``: CSV on stdin/stdout).
+
+    Raises
+    ------
+    DataError
+        For any other name, in one line.
+    """
+    name = str(path)
+    if name == "-":
+        return "CSV"
+    lower = Path(name).name.lower()
+    if lower.endswith(TABLE_SUFFIXES["Parquet"]):
+        return "Parquet"
+    if any(lower.endswith(".csv" + z) for z in _COMPRESSIONS):
+        return "CSV"
+    raise DataError(f"cannot tell the format of {name}: a table's name ends in .csv, .parquet "
+                    "or .pq (or is - for CSV on standard input)")
+
+
+def read_frame(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+    """The whole table at ``path`` (format by name, see :func:`table_format`), columns as str.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` or ``.parquet``/``.pq`` file; ``"-"`` reads CSV from standard input.
+    nrows : int, optional
+        Read only the first rows of a CSV file (a Parquet file is read whole).
+
+    Raises
+    ------
+    DataError
+        One-line message for an unknown name, a missing, empty or malformed file.
+    """
+    kind = table_format(path)
+    if kind == "Parquet":
+        return _read(path, lambda: pd.read_parquet(path), kind)
+    source: Any = sys.stdin if str(path) == "-" else path
+    return _read(path, lambda: pd.read_csv(source, nrows=nrows), kind)
+
+
+def read_table(path: str | Path, target: str | None = None, nrows: int | None = None) -> Table:
+    """Read the table at ``path`` (format by name) and split off ``target`` (default: the
+    last column); raises :class:`DataError` as :func:`read_frame` and :func:`split_target`."""
+    return split_target(read_frame(path, nrows=nrows), target, _where(path))
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` without its index to ``path``, in the format its name says (``"-"``:
+    CSV on standard output); floats are written at full (round-trip) precision.
+
+    Raises
+    ------
+    DataError
+        For an unknown name, a missing Parquet engine, or a file that cannot be written.
+    """
+    kind = table_format(path)
+    try:
+        if kind == "Parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(sys.stdout if str(path) == "-" else path, index=False)
+    except ImportError as exc:
+        raise DataError(f"cannot write Parquet: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None

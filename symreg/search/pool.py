@@ -3,7 +3,8 @@
 ``n_jobs == 1`` runs inline (progress callbacks work, nothing is started).
 More workers run on one of two back-ends with the same behaviour:
 
-* ``"processes"`` (default): spawned local processes, nothing to start;
+* ``"processes"`` (default): spawned local processes (:mod:`symreg.processes`), nothing to
+  start;
 * ``"ray"``: Ray tasks, on the cluster that ``ray.init()`` connects to (the
   ``RAY_ADDRESS`` environment variable, or a local instance started on
   demand), so the same search runs across machines. Needs ``pip install ray``.
@@ -20,18 +21,17 @@ such a fit must give the same result every time.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
 
 from ..expression import Expression
 from ..pareto import HallOfFame
+from ..processes import Child, kill_children, start_child, wait_children
 from .engine import SearchConfig, SearchProgress, SearchResult, search
 from .exchange import FileExchange, make_ray_exchange
 
@@ -74,21 +74,33 @@ def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int =
 
 
 def _run_processes(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult], bool]:
+    """One spawned process per worker, all in this process's group: the terminal's Ctrl-C
+    reaches them, and each returns its best so far. The results come in worker order."""
     threads = max(1, (os.cpu_count() or 1) // len(configs))
-    ctx = mp.get_context("spawn")
-    results: list[SearchResult] = []
+    children: list[Child] = []
+    results: dict[int, SearchResult] = {}
     interrupted = False
-    with ProcessPoolExecutor(max_workers=len(configs), mp_context=ctx) as pool:
-        futures = [pool.submit(_worker, X, y, w, c, seeds, deadline, threads) for c in configs]
-        for fut in futures:
-            while True:
-                try:
-                    results.append(fut.result())
-                    break
-                except KeyboardInterrupt:
-                    # the workers got the same Ctrl-C and are returning their best
-                    interrupted = True
-    return results, interrupted
+    try:
+        for k, c in enumerate(configs):
+            children.append(start_child(_worker, (X, y, w, c, seeds, deadline, threads),
+                                        method="spawn", new_group=False, tag=k))
+        while children:
+            try:
+                ended = wait_children(children, 1.0)
+            except KeyboardInterrupt:
+                # the workers got the same Ctrl-C and are returning their best
+                interrupted = True
+                continue
+            for end in ended:
+                if end.status == "error":
+                    raise end.value
+                if end.status != "ok":
+                    raise RuntimeError(f"search worker {end.child.tag} died "
+                                       f"(exit code {end.exitcode})")
+                results[end.child.tag] = end.value
+    finally:
+        kill_children(children)
+    return [results[k] for k in sorted(results)], interrupted
 
 
 def _run_ray(X, y, w, configs, seeds, deadline, share: bool) -> tuple[list[SearchResult], bool]:
