@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 import sympy
 
-from symreg.datasets import (DataError, list_suites, load_csv, load_parquet, load_problem,
-                             load_suite)
+from symreg.datasets import DataError, list_suites, load_csv, load_parquet, load_problem, load_suite
 from symreg.datasets.suites import ALIASES
 from symreg.expression import Expression
 

@@ -19,8 +19,8 @@ def predict(
     """Predict with a saved run: DATA's columns plus a predicted_<target> column, as CSV."""
     import pandas as pd
 
-    from symreg.datasets.tables import DataError, read_frame, table_format, write_frame
     from symreg import load
+    from symreg.datasets.tables import DataError, read_frame, table_format, write_frame
     from symreg.io import read_run
 
     try:
