@@ -41,7 +41,7 @@ import torch
 from ..constants import fit_constants
 from ..evaluate import evaluate_batch
 from ..expression import CONST, Expression
-from ..pareto import HallOfFame
+from ..pareto import EXACT_NMSE, HallOfFame
 from ..simplify import fold_constants
 from .evolution import Evolution
 from .exchange import Exchange
@@ -82,7 +82,7 @@ class SearchConfig:
     enumeration_fraction: float = 0.25
     enumeration_max_candidates: int = 3_000_000
     search_rows: int = 1024
-    exact_nmse: float = 1e-16
+    exact_nmse: float = EXACT_NMSE
     polish: bool = True
     # MCTS over structure + layered evaluation, interleaved with evolution:
     # every `mcts_every` generations, `mcts_simulations` layered passes
