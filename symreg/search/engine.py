@@ -98,6 +98,10 @@ class SearchConfig:
     exchange: Exchange | None = None
     worker: int = 0
     exchange_every: int = 5
+    # in a pool of local workers: "lead" runs the cheap phases and hands its state
+    # over through `exchange`; "follow" starts from that hand-over instead of
+    # running them; "full" (alone) runs every phase
+    role: str = "full"
 
 
 @dataclass
@@ -193,6 +197,8 @@ class _Search(SeedPhases, Evolution, TreeSearch, Polish):
         self.tree: StructureMCTS | None = None
         self.seed_exprs: list[Expression] = []
         self.n_received = 0
+        # a follower whose lead has not handed over yet (see .seeding)
+        self.awaiting_start = False
         # unknown names raise here, before any work
         self.structure_tests = get_structure_tests(config.structure_tests)
 
@@ -240,9 +246,14 @@ class _Search(SeedPhases, Evolution, TreeSearch, Polish):
     def run(self, seeds: Sequence[Expression]) -> SearchResult:
         interrupted = False
         try:
-            self._phase("seeds", self._seed_phase, seeds)
-            if not self._exact() and not self.budget.exhausted(self._reserve()):
-                self._phase("enumerate", self._enumeration_phase)
+            if self.cfg.role == "follow":
+                self._phase("seeds", self._follow_start, seeds)
+            else:
+                self._phase("seeds", self._seed_phase, seeds)
+                if not self._exact() and not self.budget.exhausted(self._reserve()):
+                    self._phase("enumerate", self._enumeration_phase)
+                if self.cfg.role == "lead":
+                    self._hand_over()
             if not self._exact() and not self.budget.exhausted(self._reserve()):
                 self._phase("evolve", self._evolution_phase)
         except KeyboardInterrupt:

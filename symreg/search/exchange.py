@@ -13,18 +13,27 @@ wrote.
   a Ray cluster, where no folder is shared.
 
 A front travels as ``[(tokens, constants, loss), ...]``.
+
+Local workers also start from one shared beginning: the first worker runs the
+cheap phases (structure tests, enumeration) once and hands its hall of fame and
+population over (:meth:`FileExchange.hand_over`); the others, spawned meanwhile,
+wait for it (:meth:`FileExchange.wait_for_start`) instead of repeating that work.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 __all__ = ["Exchange", "FileExchange", "RayExchange", "make_ray_exchange"]
 
 Front = list[tuple[list[str], list[float], float]]
+
+#: seconds between two looks for the first worker's hand-over
+START_POLL_SECONDS = 0.02
 
 
 class Exchange(ABC):
@@ -55,6 +64,29 @@ class FileExchange(Exchange):
             except (OSError, ValueError):  # replaced while read: next time
                 continue
         return out
+
+    def hand_over(self, start: dict) -> None:
+        """Publish the first worker's state after its cheap phases (``front``: a
+        :data:`Front`; ``population``: ``[(tokens, constants), ...]``)."""
+        folder = Path(self.directory)
+        tmp = folder / f".start.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(start))
+        os.replace(tmp, folder / "start.json")
+
+    def wait_for_start(self, until: float) -> dict | None:
+        """The first worker's hand-over, waiting for it until ``until`` (wall-clock
+        time, as ``time.time()``); None when it did not come (or cannot be read)."""
+        path = Path(self.directory) / "start.json"
+        while True:
+            try:
+                return json.loads(path.read_text())
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError):
+                return None
+            if time.time() >= until:
+                return None
+            time.sleep(START_POLL_SECONDS)
 
 
 class _Board:

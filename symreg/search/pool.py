@@ -1,6 +1,6 @@
 """Run several search workers and merge their halls of fame.
 
-``n_jobs == 1`` runs inline (progress callbacks work, nothing is started).
+``n_jobs == 1`` runs inline (nothing is started).
 More workers run on one of two back-ends with the same behaviour:
 
 * ``"processes"`` (default): spawned local processes (:mod:`symreg.processes`), nothing to
@@ -10,18 +10,29 @@ More workers run on one of two back-ends with the same behaviour:
   demand), so the same search runs across machines. Needs ``pip install ray``.
 
 Each worker has its own seed (``config.seed + k``) and a share of the CPU
-threads; all stop at one shared wall-clock deadline, so start-up eats into the
-budget instead of extending it. Every few generations the workers swap their
-Pareto fronts (:mod:`symreg.search.exchange`: files in a temporary folder for
-processes, an actor on Ray), so a good formula found by one becomes breeding
-material for all and an exact one stops them all. A fit bounded by
-``max_evals`` skips the exchange: what a worker receives depends on timing, and
-such a fit must give the same result every time.
+threads (:mod:`symreg.threads`); all stop at one shared wall-clock deadline, so
+start-up eats into the budget instead of extending it.
+
+Local processes in a fit bounded by time share their beginning: this process is
+worker 0, the lead, and runs the cheap phases (structure tests, enumeration:
+most laws fall to them in a second or two) once; the other workers are spawned
+as soon as its first structure stage is done and not exact (so an easy law
+starts no process) and evolve from the seeds while the lead goes on; when the
+lead hands its hall of fame and population over (through the exchange folder)
+they take them into their populations, instead of computing the same things
+again. An exact law from the lead ends the search at once; the followers are
+killed.
+
+Every few generations the workers swap their Pareto fronts
+(:mod:`symreg.search.exchange`: files in a temporary folder for processes, an
+actor on Ray), so a good formula found by one becomes breeding material for all
+and an exact one stops them all. A fit bounded by ``max_evals`` skips the
+exchange and the shared beginning (every worker runs every phase): what a worker
+receives depends on timing, and such a fit must give the same result every time.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +43,7 @@ import numpy as np
 from ..expression import Expression
 from ..pareto import HallOfFame
 from ..processes import Child, kill_children, start_child, wait_children
+from ..threads import active_limit, limit_threads, threads_per_job
 from .engine import SearchConfig, SearchProgress, SearchResult, search
 from .exchange import FileExchange, make_ray_exchange
 
@@ -41,11 +53,15 @@ BACKENDS = ("processes", "ray")
 
 
 def _worker(X, y, w, config: SearchConfig, seeds, deadline: float, threads: int) -> SearchResult:
-    import torch
+    with limit_threads(threads):
+        config = replace(config, time_budget=max(0.5, deadline - time.time()))
+        return search(X, y, config, w, seeds)
 
-    torch.set_num_threads(threads)
-    config = replace(config, time_budget=max(0.5, deadline - time.time()))
-    return search(X, y, config, w, seeds)
+
+def _threads(n_jobs: int) -> int:
+    """Threads per worker: the fit's limit when one is open (it is per search
+    process already), else the policy's default."""
+    return active_limit() or threads_per_job(n_jobs)
 
 
 def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int = 1,
@@ -58,6 +74,8 @@ def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int =
     if n_jobs <= 1 and backend == "processes":
         return search(X, y, config, sample_weight, seeds, callback)
     deadline = time.time() + config.time_budget
+    if backend == "processes" and config.max_evals is None:
+        return _run_led(X, y, sample_weight, config, n_jobs, list(seeds), callback, deadline)
     per_worker_evals = None if config.max_evals is None else max(1, config.max_evals // n_jobs)
     configs = [replace(config, seed=config.seed + k, max_evals=per_worker_evals, worker=k)
                for k in range(n_jobs)]
@@ -73,33 +91,87 @@ def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int =
     return _merge(results, config, interrupted)
 
 
+def _run_led(X, y, w, config: SearchConfig, n_jobs: int, seeds, callback, deadline: float
+             ) -> SearchResult:
+    """Worker 0 (the lead) in this process, the others spawned once its first structure
+    stage is done and not exact (see the module docstring). Progress callbacks come
+    from the lead."""
+    threads = _threads(n_jobs)
+    floor = _loss_floor(y, w, config)
+    children: list[Child] = []
+    with tempfile.TemporaryDirectory(prefix="symreg-exchange-") as folder:
+        exchange = FileExchange(folder)
+        lead = replace(config, worker=0, exchange=exchange, role="lead")
+        started = False
+
+        def progress(p: SearchProgress) -> None:
+            nonlocal started
+            if not started:
+                # the lead's first report comes after its first structure stage: an
+                # exact law there needs no other worker
+                started = True
+                if p.best_loss > floor:
+                    for k in range(1, n_jobs):
+                        c = replace(config, seed=config.seed + k, worker=k, exchange=exchange,
+                                    role="follow")
+                        children.append(start_child(
+                            _worker, (X, y, w, c, seeds, deadline, threads),
+                            method="spawn", new_group=False, tag=k))
+            if callback is not None:
+                callback(p)
+
+        try:
+            first = search(X, y, lead, w, seeds, progress)
+            results, interrupted = [first], first.interrupted
+            if not first.stopped_early:
+                more, stopped = _collect(children)
+                results += more
+                interrupted = interrupted or stopped
+        finally:
+            kill_children(children)
+    return _merge(results, config, interrupted)
+
+
+def _loss_floor(y, w, config: SearchConfig) -> float:
+    """The search's exactness floor on the hall of fame's loss (as the engine sets it)."""
+    wts = np.ones_like(y) if w is None else w
+    var = float(np.average((y - np.average(y, weights=wts)) ** 2, weights=wts))
+    return config.exact_nmse * (var or 1.0)
+
+
 def _run_processes(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult], bool]:
     """One spawned process per worker, all in this process's group: the terminal's Ctrl-C
     reaches them, and each returns its best so far. The results come in worker order."""
-    threads = max(1, (os.cpu_count() or 1) // len(configs))
+    threads = _threads(len(configs))
     children: list[Child] = []
-    results: dict[int, SearchResult] = {}
-    interrupted = False
     try:
         for k, c in enumerate(configs):
             children.append(start_child(_worker, (X, y, w, c, seeds, deadline, threads),
                                         method="spawn", new_group=False, tag=k))
-        while children:
-            try:
-                ended = wait_children(children, 1.0)
-            except KeyboardInterrupt:
-                # the workers got the same Ctrl-C and are returning their best
-                interrupted = True
-                continue
-            for end in ended:
-                if end.status == "error":
-                    raise end.value
-                if end.status != "ok":
-                    raise RuntimeError(f"search worker {end.child.tag} died "
-                                       f"(exit code {end.exitcode})")
-                results[end.child.tag] = end.value
+        return _collect(children)
     finally:
         kill_children(children)
+
+
+def _collect(children: list[Child]) -> tuple[list[SearchResult], bool]:
+    """The workers' results in worker order, and whether Ctrl-C came meanwhile (each
+    collected child leaves ``children``)."""
+    results: dict[int, SearchResult] = {}
+    interrupted = False
+    while children:
+        try:
+            ended = wait_children(children, 1.0)
+        except KeyboardInterrupt:
+            # the workers got the same Ctrl-C and are returning their best
+            interrupted = True
+            continue
+        for end in ended:
+            if end.status == "error":
+                raise end.value
+            if end.status != "ok":
+                raise RuntimeError(f"search worker {end.child.tag} died "
+                                   f"(exit code {end.exitcode})")
+            results[end.child.tag] = end.value
     return [results[k] for k in sorted(results)], interrupted
 
 

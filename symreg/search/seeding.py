@@ -1,5 +1,9 @@
 """The search's first phases: seeds and cheap structure, then exhaustive enumeration.
 
+In a pool of local workers only the lead runs them; it hands its hall of fame and
+population over (:meth:`SeedPhases._hand_over`) and the followers start from
+that (:meth:`SeedPhases._follow_start`).
+
 A mixin of :class:`symreg.search.engine._Search` (it uses the search's data, hall
 of fame, budget and helpers). The structure tests come from the registry
 (:mod:`symreg.search.structure`) and run stage by stage: the first stage is fitted
@@ -9,6 +13,7 @@ few are refitted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +30,7 @@ from .tuning import (
     ENUMERATION_MIN_UNDER_EVALS,
     ENUMERATION_PROBES,
     ENUMERATION_RATE,
+    EXCHANGE_LENGTH_FACTOR,
     FIT_RESTARTS,
     SCREEN_DECIMALS,
     SCREEN_FLOOR,
@@ -32,6 +38,9 @@ from .tuning import (
     SEED_MAX_ITER,
     SEED_RESTARTS,
 )
+
+#: the lead hands over at most this many population members per population_size
+HANDOVER_POPULATION_FACTOR = 4
 
 __all__: list[str] = []
 
@@ -115,3 +124,65 @@ class SeedPhases:
         self._fit_into_hof(best, n_restarts=FIT_RESTARTS)
         self.population.extend(exprs)
 
+
+    # -- a pool's shared beginning ----------------------------------------------
+    def _hand_over(self) -> None:
+        """The lead's state after the cheap phases, for the followers (whatever
+        goes wrong, the lead goes on)."""
+        front = [(list(c.expr.tokens), c.expr.constants.tolist(), float(c.loss))
+                 for c in self.hof.candidates()]
+        pop = self.population[:HANDOVER_POPULATION_FACTOR * self.cfg.population_size]
+        start = {"front": front,
+                 "population": [(list(e.tokens), e.constants.tolist()) for e in pop]}
+        # a broken channel never stops the lead: the followers then evolve on their own
+        with contextlib.suppress(Exception):
+            self.cfg.exchange.hand_over(start)
+
+    def _follow_start(self, seeds: Sequence[Expression]) -> None:
+        """A follower's first phase: the seeds, and the lead's hand-over if it is
+        there already. If not, the follower evolves on its own meanwhile and takes
+        the hand-over when it comes (:meth:`_take_start`, looked for every
+        generation)."""
+        d = self.X.shape[1]
+        given = [s.with_names(None) for s in seeds if s.n_variables <= d]
+        self.seed_exprs = list(given)
+        self.population.extend(given)
+        self.awaiting_start = True
+        self._take_start()
+
+    def _take_start(self) -> bool:
+        """Take the lead's hand-over into the hall of fame (same data, so the losses
+        stand) and the population, if it has come; whether it had."""
+        try:
+            start = self.cfg.exchange.wait_for_start(0.0)
+        except Exception:  # noqa: BLE001 - a broken channel never stops a worker
+            start = None
+        if start is None:
+            return False
+        self.awaiting_start = False
+        exprs, losses = self._received(start.get("front", ()), with_loss=True)
+        self.hof.update(exprs, np.asarray(losses, dtype=np.float64))
+        population, _ = self._received(start.get("population", ()), with_loss=False)
+        self.n_received += len(exprs) + len(population)
+        self.population.extend(population)
+        if self.pop_keys or len(self.pop_nmse):
+            # evolving already: the newcomers are scored and join the ranks
+            self.pop_keys += [self._key(e) for e in population]
+            self.pop_nmse = np.concatenate([self.pop_nmse, self._score(population)])
+        return True
+
+    def _received(self, items, with_loss: bool) -> tuple[list[Expression], list[float]]:
+        """Expressions (and losses) from a hand-over, the malformed and the too
+        large left out."""
+        exprs, losses = [], []
+        for item in items:
+            try:
+                expr = Expression(item[0], item[1])
+                loss = float(item[2]) if with_loss else 0.0
+            except (TypeError, ValueError, IndexError):
+                continue
+            if (expr.n_variables <= self.X.shape[1]
+                    and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize):
+                exprs.append(expr)
+                losses.append(loss)
+        return exprs, losses
