@@ -19,7 +19,8 @@ background activity, up to :data:`SLACK` of a core, is forgiven).
 
 :func:`limit_threads` applies a number to torch's intra-op pool and to the BLAS
 and OpenMP pools (through threadpoolctl) and restores the previous settings on
-exit, so a fit leaves the process as it found it.
+exit, so a fit leaves the process as it found it. :func:`worker_count` applies
+the same count of free cores to the search processes of a fit bounded by time.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from contextlib import contextmanager
 from .processes import usable_cores
 
 __all__ = ["ENV_VAR", "SLACK", "active_limit", "busy_cores", "check_n_threads", "fit_threads",
-           "limit_threads", "threads_per_job"]
+           "limit_threads", "threads_per_job", "worker_count"]
 
 #: environment variable with the threads per search process (a positive integer)
 ENV_VAR = "SYMREG_NUM_THREADS"
@@ -146,6 +147,24 @@ def threads_per_job(n_jobs: int = 1, *, cores: int | None = None,
     # others' work below SLACK of a core is forgiven; beyond that it takes a whole core
     free = cores - max(0.0, busy - SLACK)
     return max(1, min(most, int(free // n_jobs)))
+
+
+def worker_count(n_jobs: int, *, cores: int | None = None, busy: float | None = None) -> int:
+    """Search processes worth running for ``n_jobs``: at most ``n_jobs`` and at most
+    the free cores (counted as in :func:`threads_per_job`), at least 1.
+
+    A worker on a core that other processes keep busy only slows the others down
+    (the cheap phases, where most laws are found, run in the first worker), so a
+    busy machine gets fewer workers than asked for.
+    """
+    n_jobs = max(1, int(n_jobs))
+    if n_jobs == 1:
+        return 1
+    cores = (usable_cores() or 1) if cores is None else int(cores)
+    if busy is None:
+        busy = busy_cores()
+    free = cores - max(0.0, busy - SLACK)
+    return max(1, min(n_jobs, int(free)))
 
 
 def _env_int(name: str) -> int | None:

@@ -161,6 +161,7 @@ def _led_run(monkeypatch, best_loss: float, n_jobs: int = 3):
         return kw["tag"]
 
     monkeypatch.setattr(pool, "search", fake_search)
+    monkeypatch.setattr(pool, "worker_count", lambda n: n)   # free cores whatever the load
     monkeypatch.setattr(pool, "start_child", fake_start)
     monkeypatch.setattr(pool, "_collect", lambda children: ([], False))
     monkeypatch.setattr(pool, "kill_children", lambda children: children.clear())
@@ -183,6 +184,16 @@ def test_unbounded_workers_follow_one_lead_through_one_exchange(monkeypatch):
 def test_no_follower_starts_when_the_first_structure_stage_is_exact(monkeypatch):
     lead, followers = _led_run(monkeypatch, best_loss=0.0)
     assert lead.role == "lead" and followers == []
+
+
+def test_a_busy_machine_runs_one_worker_inline(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pool, "worker_count", lambda n: 1)
+    monkeypatch.setattr(pool, "_run_led", lambda *a: calls.append("led"))
+    monkeypatch.setattr(pool, "search", lambda *a: calls.append(a[2].role))
+    X, y = _noise()
+    run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=5.0), n_jobs=2)
+    assert calls == ["full"]
 
 
 def test_hand_over_and_wait_for_it(tmp_path):
@@ -217,9 +228,29 @@ def test_a_follower_evolves_until_the_hand_over_comes(tmp_path, one_torch_thread
     config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=3_000, seed=0,
                           exchange=FileExchange(tmp_path), role="follow", population_size=60,
                           n_offspring=60, polish=False, mcts=False)
-    result = search(X, y, config)    # nothing handed over: it evolves on its own
+    result = search(X, y, config)    # no lead: it claims the cheap work and evolves alone
     assert result.n_evals >= 3_000 and result.n_received == 0
-    assert "evolve" in result.phases and "enumerate" not in result.phases
+    assert "evolve" in result.phases and "enumerate" in result.phases
+    assert (tmp_path / "claim_enumerate").exists()
+
+
+def test_claimed_work_is_done_once(tmp_path):
+    a, b = FileExchange(tmp_path), FileExchange(tmp_path)
+    assert a.claim("stage-0") and not b.claim("stage-0") and not a.claim("stage-0")
+    assert b.claim("enumerate")
+
+
+def test_a_follower_skips_the_stages_others_claimed(tmp_path, one_torch_thread):
+    X, y = _noise()
+    ex = FileExchange(tmp_path)
+    for k in range(20):
+        ex.claim(f"stage-{k}")
+    ex.claim("enumerate")
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=3_000, seed=0,
+                          exchange=ex, role="follow", population_size=60, n_offspring=60,
+                          polish=False, mcts=False)
+    result = search(X, y, config)
+    assert "enumerate" not in result.phases and result.phases["seeds"] < result.phases["evolve"]
 
 
 def test_worker_processes_share_their_fronts(tmp_path):

@@ -44,6 +44,18 @@ def test_policy_arithmetic(cores, busy, n_jobs, expected):
     assert threads_per_job(n_jobs, cores=cores, busy=busy) == expected
 
 
+@pytest.mark.parametrize(("cores", "busy", "n_jobs", "expected"), [
+    (2, 0.0, 2, 2),     # a quiet two-core machine: both workers
+    (2, 0.2, 2, 2),
+    (2, 1.0, 2, 1),     # one core busy: one worker
+    (2, 3.0, 2, 1),
+    (16, 2.0, 4, 4),
+    (16, 0.0, 1, 1),
+])
+def test_worker_count(cores, busy, n_jobs, expected):
+    assert threads.worker_count(n_jobs, cores=cores, busy=busy) == expected
+
+
 def test_load_is_not_sampled_when_one_thread_is_all_there_is(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("sampled")

@@ -98,9 +98,10 @@ class SearchConfig:
     exchange: Exchange | None = None
     worker: int = 0
     exchange_every: int = 5
-    # in a pool of local workers: "lead" runs the cheap phases and hands its state
-    # over through `exchange`; "follow" starts from that hand-over instead of
-    # running them; "full" (alone) runs every phase
+    # in a pool of local workers (see .pool): "lead" fits the seeds and the first
+    # structure stage and hands its state over through `exchange`; "follow" takes
+    # that in; both share the other cheap stages by claims; "full" (alone) runs
+    # every phase
     role: str = "full"
 
 
@@ -246,14 +247,12 @@ class _Search(SeedPhases, Evolution, TreeSearch, Polish):
     def run(self, seeds: Sequence[Expression]) -> SearchResult:
         interrupted = False
         try:
-            if self.cfg.role == "follow":
-                self._phase("seeds", self._follow_start, seeds)
-            else:
-                self._phase("seeds", self._seed_phase, seeds)
-                if not self._exact() and not self.budget.exhausted(self._reserve()):
-                    self._phase("enumerate", self._enumeration_phase)
-                if self.cfg.role == "lead":
-                    self._hand_over()
+            self._phase("seeds", self._seed_phase, seeds)
+            if (not self._exact() and not self.budget.exhausted(self._reserve())
+                    and self._claim("enumerate")):
+                self._phase("enumerate", self._enumeration_phase)
+            if self.cfg.role == "lead":
+                self._hand_over()
             if not self._exact() and not self.budget.exhausted(self._reserve()):
                 self._phase("evolve", self._evolution_phase)
         except KeyboardInterrupt:

@@ -14,10 +14,12 @@ wrote.
 
 A front travels as ``[(tokens, constants, loss), ...]``.
 
-Local workers also start from one shared beginning: the first worker runs the
-cheap phases (structure tests, enumeration) once and hands its hall of fame and
-population over (:meth:`FileExchange.hand_over`); the others, spawned meanwhile,
-wait for it (:meth:`FileExchange.wait_for_start`) instead of repeating that work.
+Local workers also share their beginning: each piece of the cheap phases
+(a stage of structure tests, the enumeration) is run by the first worker to
+claim it (:meth:`FileExchange.claim`), and the first worker hands its hall of
+fame and population over (:meth:`FileExchange.hand_over`) to the others, spawned
+meanwhile (:meth:`FileExchange.wait_for_start`), instead of each repeating that
+work.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class Exchange(ABC):
     def swap(self, worker: int, front: Front) -> Front:
         """Publish ``worker``'s front; return the other workers' latest fronts."""
 
+    def claim(self, name: str) -> bool:
+        """Whether the caller is the first to claim the piece of work ``name``
+        (by default every caller is: each worker does every piece)."""
+        return True
+
 
 class FileExchange(Exchange):
     """Fronts as ``front_<worker>.json`` files in ``directory``."""
@@ -64,6 +71,15 @@ class FileExchange(Exchange):
             except (OSError, ValueError):  # replaced while read: next time
                 continue
         return out
+
+    def claim(self, name: str) -> bool:
+        """The first caller creates ``claim_<name>`` (atomically); later ones cannot."""
+        try:
+            os.close(os.open(Path(self.directory) / f"claim_{name}",
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
 
     def hand_over(self, start: dict) -> None:
         """Publish the first worker's state after its cheap phases (``front``: a

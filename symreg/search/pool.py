@@ -13,15 +13,18 @@ Each worker has its own seed (``config.seed + k``) and a share of the CPU
 threads (:mod:`symreg.threads`); all stop at one shared wall-clock deadline, so
 start-up eats into the budget instead of extending it.
 
-Local processes in a fit bounded by time share their beginning: this process is
-worker 0, the lead, and runs the cheap phases (structure tests, enumeration:
-most laws fall to them in a second or two) once; the other workers are spawned
-as soon as its first structure stage is done and not exact (so an easy law
-starts no process) and evolve from the seeds while the lead goes on; when the
-lead hands its hall of fame and population over (through the exchange folder)
-they take them into their populations, instead of computing the same things
-again. An exact law from the lead ends the search at once; the followers are
-killed.
+A fit bounded by time gets no more local processes than there are free cores
+(:func:`symreg.threads.worker_count`; on a busy machine a second worker only
+slows the first, which runs the cheap phases), and they share the cheap phases (structure
+tests, enumeration: most laws fall to them in a second or two) instead of each
+computing them: this process is worker 0, the lead; it fits the seeds and the
+first structure stage, and the other workers are spawned as soon as that is done
+and not exact (so an easy law starts no process). From then on each later stage
+and the enumeration is run by the first worker to claim it, and a worker takes
+the others' fronts before each stage, so a law one finds stops all. The lead
+hands its hall of fame and population over (through the exchange folder) and
+the followers take them in; then all evolve. An exact law from the lead ends the
+search at once; the followers are killed.
 
 Every few generations the workers swap their Pareto fronts
 (:mod:`symreg.search.exchange`: files in a temporary folder for processes, an
@@ -33,6 +36,7 @@ receives depends on timing, and such a fit must give the same result every time.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -42,20 +46,40 @@ import numpy as np
 
 from ..expression import Expression
 from ..pareto import HallOfFame
-from ..processes import Child, kill_children, start_child, wait_children
-from ..threads import active_limit, limit_threads, threads_per_job
+from ..processes import Child, kill_children, start_child, start_context, wait_children
+from ..threads import active_limit, limit_threads, threads_per_job, worker_count
 from .engine import SearchConfig, SearchProgress, SearchResult, search
 from .exchange import FileExchange, make_ray_exchange
 
 __all__ = ["BACKENDS", "run_search"]
 
 BACKENDS = ("processes", "ray")
+#: what the workers' fork server imports once
+_PRELOAD = ("symreg.search.pool",)
 
 
 def _worker(X, y, w, config: SearchConfig, seeds, deadline: float, threads: int) -> SearchResult:
     with limit_threads(threads):
         config = replace(config, time_budget=max(0.5, deadline - time.time()))
         return search(X, y, config, w, seeds)
+
+
+def _context():
+    """Where local workers start: forked from a server that imported the search once
+    per session (started early by :func:`_warm`), else spawned (each imports torch:
+    seconds)."""
+    return start_context(("forkserver", "spawn"), preload=_PRELOAD)
+
+
+def _warm(ctx) -> None:
+    """Start the fork server now (it imports in the background), so that its first
+    worker need not wait for it; nothing where the context is not a fork server."""
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    with contextlib.suppress(OSError, ValueError):
+        forkserver.ensure_running()
 
 
 def _threads(n_jobs: int) -> int:
@@ -75,6 +99,11 @@ def run_search(X: np.ndarray, y: np.ndarray, config: SearchConfig, n_jobs: int =
         return search(X, y, config, sample_weight, seeds, callback)
     deadline = time.time() + config.time_budget
     if backend == "processes" and config.max_evals is None:
+        # as many workers as there are free cores (a fit bounded by max_evals gets
+        # n_jobs whatever the load: its result must not depend on the machine)
+        n_jobs = worker_count(n_jobs)
+        if n_jobs <= 1:
+            return search(X, y, config, sample_weight, seeds, callback)
         return _run_led(X, y, sample_weight, config, n_jobs, list(seeds), callback, deadline)
     per_worker_evals = None if config.max_evals is None else max(1, config.max_evals // n_jobs)
     configs = [replace(config, seed=config.seed + k, max_evals=per_worker_evals, worker=k)
@@ -98,6 +127,8 @@ def _run_led(X, y, w, config: SearchConfig, n_jobs: int, seeds, callback, deadli
     from the lead."""
     threads = _threads(n_jobs)
     floor = _loss_floor(y, w, config)
+    ctx = _context()
+    _warm(ctx)   # overlaps the server's imports with the lead's first stage
     children: list[Child] = []
     with tempfile.TemporaryDirectory(prefix="symreg-exchange-") as folder:
         exchange = FileExchange(folder)
@@ -116,7 +147,7 @@ def _run_led(X, y, w, config: SearchConfig, n_jobs: int, seeds, callback, deadli
                                     role="follow")
                         children.append(start_child(
                             _worker, (X, y, w, c, seeds, deadline, threads),
-                            method="spawn", new_group=False, tag=k))
+                            method=ctx, new_group=False, tag=k))
             if callback is not None:
                 callback(p)
 
@@ -143,11 +174,12 @@ def _run_processes(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult
     """One spawned process per worker, all in this process's group: the terminal's Ctrl-C
     reaches them, and each returns its best so far. The results come in worker order."""
     threads = _threads(len(configs))
+    ctx = _context()
     children: list[Child] = []
     try:
         for k, c in enumerate(configs):
             children.append(start_child(_worker, (X, y, w, c, seeds, deadline, threads),
-                                        method="spawn", new_group=False, tag=k))
+                                        method=ctx, new_group=False, tag=k))
         return _collect(children)
     finally:
         kill_children(children)

@@ -1,8 +1,11 @@
 """The search's first phases: seeds and cheap structure, then exhaustive enumeration.
 
-In a pool of local workers only the lead runs them; it hands its hall of fame and
-population over (:meth:`SeedPhases._hand_over`) and the followers start from
-that (:meth:`SeedPhases._follow_start`).
+In a pool of local workers the lead fits the seeds and the first stage; the
+screened stages and the enumeration go to whichever worker claims each first
+(:meth:`SeedPhases._claim`), and before each stage a worker takes the others'
+fronts, so a law found by one stops all. The lead then hands its hall of fame and
+population over (:meth:`SeedPhases._hand_over`); a follower takes them in
+whenever they come (:meth:`SeedPhases._take_start`).
 
 A mixin of :class:`symreg.search.engine._Search` (it uses the search's data, hall
 of fame, budget and helpers). The structure tests come from the registry
@@ -54,6 +57,13 @@ class SeedPhases:
         self.seed_exprs = list(given)  # they enter the tree's pool too
         tests = stages(self.structure_tests)
         first = tests.pop(0) if tests and not tests[0][0].screen else []
+        if self.cfg.role == "follow":
+            # the lead has fitted the first stage and the seeds: they come with its
+            # hand-over; the follower takes the screened stages the lead has not
+            first, given = [], []
+            self.population.extend(self.seed_exprs)
+            self.awaiting_start = True
+            self._take_start()
         cands = self._structure_candidates(first, seed=0)
         cands = [c for c in cands if c.n_variables <= d]
         if first:
@@ -75,9 +85,11 @@ class SeedPhases:
         # their constants come from the linearised fits, so scoring them as they
         # are is a fair screen; only the best few are refitted
         seed = int(self.rng.integers(1 << 31))
-        for stage in tests:
-            if self._exact() or self.budget.exhausted(self._reserve()):
+        for k, stage in enumerate(tests):
+            if self._shared_exact() or self.budget.exhausted(self._reserve()):
                 return
+            if not self._claim(f"stage-{k}"):
+                continue   # another worker of the pool runs this stage
             more = [c for c in self._structure_candidates(stage, seed) if c.n_variables <= d]
             if not more:
                 continue
@@ -138,17 +150,24 @@ class SeedPhases:
         with contextlib.suppress(Exception):
             self.cfg.exchange.hand_over(start)
 
-    def _follow_start(self, seeds: Sequence[Expression]) -> None:
-        """A follower's first phase: the seeds, and the lead's hand-over if it is
-        there already. If not, the follower evolves on its own meanwhile and takes
-        the hand-over when it comes (:meth:`_take_start`, looked for every
-        generation)."""
-        d = self.X.shape[1]
-        given = [s.with_names(None) for s in seeds if s.n_variables <= d]
-        self.seed_exprs = list(given)
-        self.population.extend(given)
-        self.awaiting_start = True
-        self._take_start()
+    def _claim(self, name: str) -> bool:
+        """Whether this worker runs the piece of cheap work ``name``: always alone;
+        in a pool, the first worker to claim it (a broken channel: do it)."""
+        if self.cfg.role == "full" or self.cfg.exchange is None:
+            return True
+        try:
+            return bool(self.cfg.exchange.claim(name))
+        except Exception:  # noqa: BLE001 - doing the work twice beats not doing it
+            return True
+
+    def _shared_exact(self) -> bool:
+        """Whether the hall of fame is exact, in a pool after taking the others'
+        fronts (a stage another worker ran may have found the law)."""
+        if self.cfg.role != "full" and self.cfg.exchange is not None:
+            if self.awaiting_start:
+                self._take_start()
+            self._exchange()
+        return self._exact()
 
     def _take_start(self) -> bool:
         """Take the lead's hand-over into the hall of fame (same data, so the losses
