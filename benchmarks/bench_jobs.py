@@ -13,8 +13,10 @@ recovered when the chosen model passes :func:`symreg.datasets.metrics.exact_diff
 
 Reported: laws recovered with each ``J``, the median time to the exact law on
 the laws both recover (and the median of the per-law ratios), and per law the
-times and whether each ``J`` recovered it. Run it on a quiet machine: the
-figure compares the use of the cores, so other processes distort it.
+times and whether each ``J`` recovered it, with the cores other processes kept
+busy when each fit started. Run it on a quiet machine: the figure compares the
+use of the cores, and a fit started on a busy machine runs fewer workers than
+``n_jobs`` (:func:`symreg.threads.worker_count`).
 
 Usage::
 
@@ -43,12 +45,16 @@ from _common import cut, finish, machine_info, machine_lines
 from symreg.bench.runner import select_problems
 from symreg.datasets.metrics import exact_difference, parse_formula
 from symreg.regressor import SymbolicRegressor
+from symreg.threads import busy_cores
 
 SYMBOLIC_TIMEOUT = 20.0
 
 
 def fit_one(problem, n_jobs: int, time_budget: float, seed: int, n_train: int) -> dict:
     """One fit of ``problem`` with ``n_jobs`` workers: seconds, formula, exact."""
+    # how busy the machine was when the fit started: with fewer free cores than
+    # n_jobs, the fit runs fewer workers (symreg.threads.worker_count)
+    busy = busy_cores(0.2)
     sample = problem.sample(n=n_train, seed=seed)
     names = [f"x{i + 1}" for i in range(problem.n_variables)]
     model = SymbolicRegressor(time_budget=time_budget, random_state=seed, n_jobs=n_jobs)
@@ -56,7 +62,7 @@ def fit_one(problem, n_jobs: int, time_budget: float, seed: int, n_train: int) -
     try:
         model.fit(sample.X_train, sample.y_train, variable_names=names)
     except Exception as exc:  # noqa: BLE001 - a failed fit is a row
-        return {"seconds": time.perf_counter() - start, "exact": False,
+        return {"seconds": time.perf_counter() - start, "exact": False, "busy_cores": busy,
                 "formula": "", "error": f"{type(exc).__name__}: {exc}"[:200]}
     seconds = time.perf_counter() - start
     formula = str(model.sympy())
@@ -69,7 +75,7 @@ def fit_one(problem, n_jobs: int, time_budget: float, seed: int, n_train: int) -
     except Exception:  # noqa: BLE001 - a formula we cannot read solves nothing
         exact = False
     return {"seconds": round(seconds, 3), "exact": exact, "formula": formula,
-            "n_evals": int(model.n_evals_)}
+            "n_evals": int(model.n_evals_), "busy_cores": round(busy, 2)}
 
 
 def summarize(rows: list[dict], jobs: list[int]) -> dict:
@@ -101,6 +107,11 @@ def format_report(res: dict) -> str:
         cells = "".join(f"  {r[str(j)]['seconds']:>9.1f}  {'✓' if r[str(j)]['exact'] else '·'} "
                         for j in jobs)
         lines.append(f"{cut(r['problem'], 15):<16}{cells}")
+    busy = [r[str(j)]["busy_cores"] for r in res["rows"] for j in jobs]
+    if busy:
+        lines.append(f"\ncores busy with other processes at the fits' starts: median "
+                     f"{statistics.median(busy):.2f}, max {max(busy):.2f} (of "
+                     f"{res['machine']['cpu_cores_usable']}; a busy machine runs fewer workers)")
     lines.append("")
     for j in jobs:
         med = s["median_seconds_recovered_by_all"][str(j)]

@@ -54,6 +54,10 @@ from .exchange import FileExchange, make_ray_exchange
 __all__ = ["BACKENDS", "run_search"]
 
 BACKENDS = ("processes", "ray")
+#: a fit with followers waits for them this long past the deadline (at least), and
+#: this share of the budget
+COLLECT_GRACE_SECONDS = 2.0
+COLLECT_GRACE_SHARE = 0.05
 #: what the workers' fork server imports once
 _PRELOAD = ("symreg.search.pool",)
 
@@ -155,7 +159,11 @@ def _run_led(X, y, w, config: SearchConfig, n_jobs: int, seeds, callback, deadli
             first = search(X, y, lead, w, seeds, progress)
             results, interrupted = [first], first.interrupted
             if not first.stopped_early:
-                more, stopped = _collect(children)
+                # the followers end at the same deadline; one that is late (a slow
+                # polish on a busy machine) is not waited for: its front reached the
+                # lead through the exchange
+                more, stopped = _collect(children, deadline + max(
+                    COLLECT_GRACE_SECONDS, COLLECT_GRACE_SHARE * config.time_budget))
                 results += more
                 interrupted = interrupted or stopped
         finally:
@@ -185,14 +193,18 @@ def _run_processes(X, y, w, configs, seeds, deadline) -> tuple[list[SearchResult
         kill_children(children)
 
 
-def _collect(children: list[Child]) -> tuple[list[SearchResult], bool]:
+def _collect(children: list[Child], until: float | None = None
+             ) -> tuple[list[SearchResult], bool]:
     """The workers' results in worker order, and whether Ctrl-C came meanwhile (each
-    collected child leaves ``children``)."""
+    collected child leaves ``children``). With ``until`` (a ``time.time()``
+    reading), the workers still running then are left out (the caller kills them)."""
     results: dict[int, SearchResult] = {}
     interrupted = False
     while children:
+        # at least one look, even when ``until`` has passed
+        wait = 1.0 if until is None else max(0.0, min(1.0, until - time.time()))
         try:
-            ended = wait_children(children, 1.0)
+            ended = wait_children(children, wait)
         except KeyboardInterrupt:
             # the workers got the same Ctrl-C and are returning their best
             interrupted = True
@@ -204,6 +216,8 @@ def _collect(children: list[Child]) -> tuple[list[SearchResult], bool]:
                 raise RuntimeError(f"search worker {end.child.tag} died "
                                    f"(exit code {end.exitcode})")
             results[end.child.tag] = end.value
+        if until is not None and time.time() >= until:
+            break
     return [results[k] for k in sorted(results)], interrupted
 
 
