@@ -15,16 +15,18 @@ start-up eats into the budget instead of extending it.
 
 A fit bounded by time gets no more local processes than there are free cores
 (:func:`symreg.threads.worker_count`; on a busy machine a second worker only
-slows the first, which runs the cheap phases), and they share the cheap phases (structure
-tests, enumeration: most laws fall to them in a second or two) instead of each
-computing them: this process is worker 0, the lead; it fits the seeds and the
+slows the first, which runs the cheap phases), and they share the cheap phases
+(structure tests, enumeration: most laws fall to them in a second or two)
+instead of each computing them: this process is worker 0, the lead; it fits the seeds and the
 first structure stage, and the other workers are spawned as soon as that is done
 and not exact (so an easy law starts no process). From then on each later stage
 and the enumeration is run by the first worker to claim it, and a worker takes
 the others' fronts before each stage, so a law one finds stops all. The lead
 hands its hall of fame and population over (through the exchange folder) and
 the followers take them in; then all evolve. An exact law from the lead ends the
-search at once; the followers are killed.
+search at once; the followers are killed. The followers fork from a server that
+imported the search once per session (forkserver, started as the fit starts, so
+its imports overlap the lead's first stage), not from a fresh interpreter.
 
 Every few generations the workers swap their Pareto fronts
 (:mod:`symreg.search.exchange`: files in a temporary folder for processes, an
@@ -145,13 +147,15 @@ def _run_led(X, y, w, config: SearchConfig, n_jobs: int, seeds, callback, deadli
                 # the lead's first report comes after its first structure stage: an
                 # exact law there needs no other worker
                 started = True
-                if p.best_loss > floor:
-                    for k in range(1, n_jobs):
-                        c = replace(config, seed=config.seed + k, worker=k, exchange=exchange,
-                                    role="follow")
+                for k in range(1, n_jobs if p.best_loss > floor else 1):
+                    c = replace(config, seed=config.seed + k, worker=k, exchange=exchange,
+                                role="follow")
+                    try:
                         children.append(start_child(
                             _worker, (X, y, w, c, seeds, deadline, threads),
                             method=ctx, new_group=False, tag=k))
+                    except OSError:   # no more processes to be had: the lead goes on
+                        break
             if callback is not None:
                 callback(p)
 
