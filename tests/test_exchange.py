@@ -291,3 +291,30 @@ def test_ray_exchange_actor():
     finally:
         if started:
             ray.shutdown()
+
+
+def test_a_led_pool_runs_end_to_end(monkeypatch):
+    """Two real workers (the load check skipped): the lead here, a follower forked from
+    the fork server; the merged front is a valid hall of fame."""
+    started, merged = [], []
+    real_start, real_merge = pool.start_child, pool._merge
+
+    def spy_start(*a, **k):
+        started.append(k["tag"])
+        return real_start(*a, **k)
+
+    def spy_merge(results, config, interrupted):
+        merged.append(results)
+        return real_merge(results, config, interrupted)
+
+    monkeypatch.setattr(pool, "worker_count", lambda n: n)
+    monkeypatch.setattr(pool, "start_child", spy_start)
+    monkeypatch.setattr(pool, "_merge", spy_merge)
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = np.sin(X[:, 0]) * X[:, 1] + rng.normal(0, 0.1, 200)   # noisy: never exact
+    result = run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=6.0, seed=0,
+                                           population_size=60, n_offspring=60), n_jobs=2)
+    assert started == [1]
+    assert 1 <= len(merged[0]) <= 2 and result.hall_of_fame.front()
+    assert not result.interrupted
