@@ -163,7 +163,7 @@ def _led_run(monkeypatch, best_loss: float, n_jobs: int = 3):
     monkeypatch.setattr(pool, "search", fake_search)
     monkeypatch.setattr(pool, "worker_count", lambda n: n)   # free cores whatever the load
     monkeypatch.setattr(pool, "start_child", fake_start)
-    monkeypatch.setattr(pool, "_collect", lambda children: ([], False))
+    monkeypatch.setattr(pool, "_collect", lambda children, until=None: ([], False))
     monkeypatch.setattr(pool, "kill_children", lambda children: children.clear())
     X, y = _noise()
     run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=5.0, seed=7),
