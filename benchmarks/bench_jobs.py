@@ -18,6 +18,12 @@ busy when each fit started. Run it on a quiet machine: the figure compares the
 use of the cores, and a fit started on a busy machine runs fewer workers than
 ``n_jobs`` (:func:`symreg.threads.worker_count`).
 
+Threads: each fit applies symreg's policy (:mod:`symreg.threads`), which
+``OMP_NUM_THREADS`` caps; the script sets it to 1 unless it is set already, so
+both settings use one thread per process. ``OMP_NUM_THREADS= python
+benchmarks/bench_jobs.py`` lifts the cap (``n_jobs=1`` may then use two threads
+on a quiet two-core machine: the comparison of the defaults).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_jobs.py [--suite feynman] [--limit 15]
