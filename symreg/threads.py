@@ -3,8 +3,9 @@
 One policy for every place that runs symreg's compute (the fit in the caller's
 process, the search workers, a batch job): each search process may use
 
-    the cores free when the fit starts (this process's affinity, less what other
-    processes keep busy) // the number of search processes, never below 1,
+    the cores free when the fit starts (this process's affinity, within a
+    container's CPU quota, less what other processes keep busy) // the number of
+    search processes, never below 1,
 
 unless the user says otherwise (``SymbolicRegressor(n_threads=...)``, or the
 environment variable ``SYMREG_NUM_THREADS``). An ``OMP_NUM_THREADS`` set in the
@@ -33,8 +34,8 @@ from contextlib import contextmanager
 
 from .processes import usable_cores
 
-__all__ = ["ENV_VAR", "SLACK", "active_limit", "busy_cores", "check_n_threads", "fit_threads",
-           "limit_threads", "threads_per_job", "worker_count"]
+__all__ = ["ENV_VAR", "SLACK", "active_limit", "busy_cores", "check_n_threads", "cores_allowed",
+           "fit_threads", "limit_threads", "threads_per_job", "worker_count"]
 
 #: environment variable with the threads per search process (a positive integer)
 ENV_VAR = "SYMREG_NUM_THREADS"
@@ -54,6 +55,21 @@ def check_n_threads(n_threads) -> None:
     if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
             or n_threads < 1):
         raise ValueError(f"n_threads must be None or an integer >= 1, got {n_threads!r}")
+
+
+def cores_allowed() -> int:
+    """Cores this process may use: its affinity, and no more than a container's CPU
+    quota (cgroup v2 ``cpu.max``, whole cores) where one is set."""
+    cores = usable_cores() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as fh:
+            quota, period = fh.read().split()[:2]
+        if quota != "max":
+            # rounded down: a thread on a part of a core waits for the rest
+            cores = min(cores, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def _affinity() -> set[int] | None:
@@ -129,13 +145,13 @@ def threads_per_job(n_jobs: int = 1, *, cores: int | None = None,
     n_jobs : int
         Search processes that will run at once.
     cores : int, optional
-        Cores this process may use (default: its affinity).
+        Cores this process may use (default: :func:`cores_allowed`).
     busy : float, optional
         Of those, cores other processes keep busy (default: :func:`busy_cores`,
         sampled only when more than one thread per process could come out).
     """
     n_jobs = max(1, int(n_jobs))
-    cores = (usable_cores() or 1) if cores is None else int(cores)
+    cores = cores_allowed() if cores is None else int(cores)
     cap = _env_int("OMP_NUM_THREADS")
     most = max(1, cores // n_jobs)
     if cap is not None:
@@ -160,7 +176,7 @@ def worker_count(n_jobs: int, *, cores: int | None = None, busy: float | None = 
     n_jobs = max(1, int(n_jobs))
     if n_jobs == 1:
         return 1
-    cores = (usable_cores() or 1) if cores is None else int(cores)
+    cores = cores_allowed() if cores is None else int(cores)
     if busy is None:
         busy = busy_cores()
     free = cores - max(0.0, busy - SLACK)

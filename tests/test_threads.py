@@ -143,3 +143,19 @@ def test_a_fit_leaves_the_threads_as_it_found_them():
     SymbolicRegressor(time_budget=2, max_evals=2000, random_state=0, n_threads=1).fit(X, 3 * X[:, 0])
     assert torch.get_num_threads() == 2
     assert active_limit() is None
+
+
+def test_cores_allowed_respects_a_container_quota(monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    def fake_open(path, *a, **k):
+        if str(path) == "/sys/fs/cgroup/cpu.max":
+            import io
+            return io.StringIO("150000 100000\n")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 16)
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert threads.cores_allowed() == 1      # 1.5 CPUs of quota: one whole core
