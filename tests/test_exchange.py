@@ -313,7 +313,7 @@ def test_a_led_pool_runs_end_to_end(monkeypatch):
     rng = np.random.default_rng(4)
     X = rng.uniform(-2, 2, size=(200, 2))
     y = np.sin(X[:, 0]) * X[:, 1] + rng.normal(0, 0.1, 200)   # noisy: never exact
-    result = run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=6.0, seed=0,
+    result = run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=4.0, seed=0,
                                            population_size=60, n_offspring=60), n_jobs=2)
     assert started == [1]
     assert 1 <= len(merged[0]) <= 2 and result.hall_of_fame.front()
