@@ -326,21 +326,29 @@ def _best_pairs(exprs: list[Expression], F: np.ndarray, sizes: np.ndarray, yp: n
 def _build(levels: dict[int, _Level], size: int, idx: int, operators: Sequence[str]) -> Expression:
     tokens: list[str] = []
     consts: list[float] = []
-
-    def emit(s: int, i: int) -> None:
-        lv = levels[s]
-        code = int(lv.op[i])
-        if code == _LEAF_VAR:
-            tokens.append(f"x{int(lv.a_idx[i])}")
-        elif code == _LEAF_CONST:
-            tokens.append(CONST)
-            consts.append(float(lv.values[i][0]))
-        else:
-            name = operators[code]
-            tokens.append(name)
-            emit(int(lv.a_size[i]), int(lv.a_idx[i]))
-            if ops.OPERATORS[name].arity == 2:
-                emit(int(lv.b_size[i]), int(lv.b_idx[i]))
-
-    emit(size, idx)
+    _emit(levels, operators, size, idx, tokens, consts)
     return Expression(tokens, consts, check=False)
+
+
+def _emit(levels: dict[int, _Level], operators: Sequence[str], s: int, i: int,
+          tokens: list[str], consts: list[float]) -> None:
+    """Append the prefix tokens and constants of expression ``i`` of level ``s``.
+
+    A module function rather than a closure inside ``_build``: a closure that
+    calls itself is a reference cycle, and through its cells it would keep every
+    level's value array (hundreds of MB at the end of a long enumeration) alive
+    until the garbage collector's next full pass, one such cycle per expression
+    built."""
+    lv = levels[s]
+    code = int(lv.op[i])
+    if code == _LEAF_VAR:
+        tokens.append(f"x{int(lv.a_idx[i])}")
+    elif code == _LEAF_CONST:
+        tokens.append(CONST)
+        consts.append(float(lv.values[i][0]))
+    else:
+        name = operators[code]
+        tokens.append(name)
+        _emit(levels, operators, int(lv.a_size[i]), int(lv.a_idx[i]), tokens, consts)
+        if ops.OPERATORS[name].arity == 2:
+            _emit(levels, operators, int(lv.b_size[i]), int(lv.b_idx[i]), tokens, consts)
