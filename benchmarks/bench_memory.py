@@ -183,8 +183,8 @@ def format_report(res: dict) -> str:
                          else "VmHWM since the process started (reset refused)"),
         f"start    : RSS {res['rss_start'] / MB:.0f} MB, {res['os_threads_start']} OS threads",
         "",
-        f"{'fit':>4} {'seconds':>8} {'evals':>11} {'RSS MB':>8} {'peak MB':>8} {'threads':>8} "
-        f"{'children':>8} {'temp':>5} {'gc objects':>11}",
+        (f"{'fit':>4} {'seconds':>8} {'evals':>11} {'RSS MB':>8} {'peak MB':>8} {'threads':>8} "
+         f"{'children':>8} {'temp':>5} {'gc objects':>11}"),
     ]
     for r in res["rows"]:
         lines.append(f"{r['fit']:>4} {r['seconds']:>8.1f} {r['n_evals']:>11,} {r['rss'] / MB:>8.0f} "
@@ -192,9 +192,9 @@ def format_report(res: dict) -> str:
                      f"{r['temp_entries']:>5} {r['gc_objects']:>11,}")
     lines += [
         "",
-        f"growth: RSS after fit {len(res['rows'])} / after fit 2 = {f['rss_last'] / MB:.0f} / "
-        f"{f['rss_after_2'] / MB:.0f} MB = {f['growth']:.3f} (target <= {TARGET_GROWTH:.2f}: "
-        f"{'met' if f['met'] else 'NOT met'})",
+        (f"growth: RSS after fit {len(res['rows'])} / after fit 2 = {f['rss_last'] / MB:.0f} / "
+         f"{f['rss_after_2'] / MB:.0f} MB = {f['growth']:.3f} (target <= {TARGET_GROWTH:.2f}: "
+         f"{'met' if f['met'] else 'NOT met'})"),
         f"peak of one fit: {f['peak_one_fit'] / MB:.0f} MB resident",
         "left behind after the last fit: {py_threads} Python threads, {children} child "
         "processes, {temp_entries} temporary entries".format(**f["left_behind"]),

@@ -107,6 +107,7 @@ def test_enumeration_frees_its_levels_without_the_collector():
     # the levels' value arrays are the enumeration's big allocations; they must
     # go when the call returns, not at the collector's next full pass
     X, y = _table()
+    enumerate_expressions(X, y, OPERATORS, max_size=4, max_candidates=1000)  # imports, caches
     gc.collect()
     enabled = gc.isenabled()
     gc.disable()
@@ -115,15 +116,15 @@ def test_enumeration_frees_its_levels_without_the_collector():
         before = tracemalloc.get_traced_memory()[0]
         result = enumerate_expressions(X, y, OPERATORS, max_size=6, max_candidates=30_000)
         peak = tracemalloc.get_traced_memory()[1] - before
-        kept = sum(e.constants.nbytes for e in result.expressions + result.pairs)
         del result
         left = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
         if enabled:
             gc.enable()
-    assert peak > 1_000_000            # the levels were built (the test can see them)
-    assert left < 100_000 + 10 * kept, f"{left:,} bytes outlive the enumeration"
+    assert peak > 5_000_000            # the levels were built (the test can see them)
+    # the levels' arrays alone were ~3 MB here when cycles held them
+    assert left < 1_000_000, f"{left:,} bytes outlive the enumeration"
 
 
 # -- a whole fit -----------------------------------------------------------------------
