@@ -77,17 +77,26 @@ def _symreg_owned(objects: list) -> list[str]:
     return sorted(set(out))
 
 
+#: helpers multiprocessing starts once per process and keeps for the next
+#: start (they end with this process): not left behind by a fit
+_PROCESS_WIDE = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
 def _child_pids() -> list[int]:
-    """Processes (zombies included) whose parent is this one."""
+    """Processes (zombies included) whose parent is this one, but for the
+    process-wide helpers of multiprocessing."""
     me, out = os.getpid(), []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
                     fields = f.read().rpartition(")")[2].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    command = f.read().decode(errors="replace")
             except OSError:
                 continue
-            if len(fields) > 1 and int(fields[1]) == me:
+            if (len(fields) > 1 and int(fields[1]) == me
+                    and not any(name in command for name in _PROCESS_WIDE)):
                 out.append(int(entry))
     return out
 
@@ -186,18 +195,20 @@ def test_parallel_fit_leaves_no_children_or_temporary_files(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_python_memory_does_not_grow_across_fits():
-    # what tracemalloc sees (Python objects and numpy's arrays) after fit 2 and
-    # after fit 4 of one process, the collector running as usual
+    # what tracemalloc sees live (Python objects and numpy's arrays) after fits
+    # 1 and 3 of one process: a cache that grows with every fit shows here (the
+    # reference cycles are the tests above; collected here first)
     X, y = _table()
     sizes = []
     tracemalloc.start()
     try:
-        for k in range(4):
-            SymbolicRegressor(time_budget=120, max_evals=2000, random_state=k).fit(X, y)
+        for k in range(3):
+            SymbolicRegressor(time_budget=120, max_evals=1000, random_state=k).fit(X, y)
+            gc.collect()
             sizes.append(tracemalloc.get_traced_memory()[0])
     finally:
         tracemalloc.stop()
-    assert sizes[3] - sizes[1] < 1_000_000, [f"{s:,}" for s in sizes]
+    assert sizes[2] - sizes[0] < 500_000, [f"{s:,}" for s in sizes]
 
 
 # -- handing memory back -------------------------------------------------------------------
