@@ -6,7 +6,8 @@ glibc's malloc keeps what was freed inside its heap rather than returning it:
 after a 15 s fit of a 500-row table its heap held about 450 MB of free memory,
 all of it resident. The next fit reuses it, so it does not grow from fit to
 fit, but a process that goes on to other work (a notebook) holds it for
-nothing. ``malloc_trim(0)`` returns every whole free page of every arena.
+nothing. ``malloc_trim(0)`` returns every whole free page of every arena. On
+a GPU, torch's caching allocator keeps freed blocks the same way.
 
 Imports nothing of symreg.
 """
@@ -39,7 +40,8 @@ def _malloc_trim():
 
 
 def release_memory() -> bool:
-    """Return the C heap's free pages to the operating system.
+    """Return the C heap's free pages to the operating system, and the blocks
+    torch's CUDA caching allocator holds unused to the GPU.
 
     Returns
     -------
@@ -47,6 +49,10 @@ def release_memory() -> bool:
         True when glibc's ``malloc_trim`` ran (it does nothing elsewhere: other
         allocators and systems return memory by their own rules).
     """
+    torch = sys.modules.get("torch")
+    # only where CUDA is in use already: asking would start it
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
     trim = _malloc_trim()
     if not trim:
         return False
