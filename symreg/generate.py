@@ -34,20 +34,20 @@ def random_tokens(rng: np.random.Generator, n_features: int, operators: Sequence
         node = [op] + [None] * ops.OPERATORS[op].arity
         parent[idx] = node
         open_slots.extend((node, j) for j in range(1, len(node)))
+    # written out in prefix order with a stack (a closure calling itself would be
+    # a reference cycle holding rng until the garbage collector's next pass)
     out: list[str] = []
-
-    def emit(node):
+    stack = [root[0]]
+    while stack:
+        node = stack.pop()
         if node is None:
             if rng.random() < const_prob:
                 out.append(CONST)
             else:
                 out.append(f"x{int(rng.integers(n_features))}")
-            return
+            continue
         out.append(node[0])
-        for child in node[1:]:
-            emit(child)
-
-    emit(root[0])
+        stack.extend(reversed(node[1:]))
     return out
 
 

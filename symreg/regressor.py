@@ -20,6 +20,7 @@ from .expression import Expression
 from .fitted import FittedState, front_table
 from .io import pysr_expressions, read_pysr_hall_of_fame, read_state
 from .io import save as save_run
+from .memory import release_memory
 from .pareto import MODEL_SELECTIONS, HallOfFame, exact_floor
 from .plan import FitPlan
 from .search.engine import SearchConfig, SearchProgress
@@ -368,6 +369,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             n_evals=result.n_evals, search_time=result.search_time,
             interrupted=result.interrupted, n_proposals=result.n_proposals,
             proposer_times=result.proposer_times))
+        # the fit's temporaries are freed; hand their pages back to the OS
+        release_memory()
         return self
 
     # ------------------------------------------------------------------------

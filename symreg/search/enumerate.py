@@ -28,6 +28,10 @@ __all__ = ["EnumerationResult", "enumerate_expressions"]
 _LEAF_VAR = -1
 _LEAF_CONST = -2
 _CONST_LEAF_VALUES = (1.0, 0.6180339887)
+#: raw candidates built and pruned at a time: a bound on a level's temporaries
+#: (2^17 rows of 32 probe values are 32 MB)
+_CHUNK_ROWS = 1 << 17
+_FIELDS = ("values", "op", "a_size", "a_idx", "b_size", "b_idx", "n_const")
 
 
 @dataclass
@@ -49,6 +53,11 @@ class EnumerationResult:
     pairs: list[Expression] = field(default_factory=list)  # best two-term combinations
 
 
+def _take(level: _Level, idx: np.ndarray) -> _Level:
+    """The rows ``idx`` of a level."""
+    return _Level(*[getattr(level, f)[idx] for f in _FIELDS])
+
+
 def _keys(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """One int64 per row, equal for rows whose values agree in sign, exponent
     and the top 26 mantissa bits (~8 significant digits): the float64 bit
@@ -61,16 +70,21 @@ def _keys(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def _linear_nmse(values: np.ndarray, y: np.ndarray) -> np.ndarray:
     """1 - R² of the best affine map of each row onto y (1 for constant rows)."""
-    vc = values - values.mean(axis=1, keepdims=True)
     yc = y - y.mean()
     syy = float(yc @ yc)
     if syy <= 0:
         return np.zeros(values.shape[0])
-    sff = np.einsum("ij,ij->i", vc, vc)
-    sfy = vc @ yc
-    with np.errstate(all="ignore"):
-        r2 = np.where(sff > 1e-300, sfy * sfy / (sff * syy), 0.0)
-    return np.clip(1.0 - r2, 0.0, 1.0)
+    out = np.empty(values.shape[0])
+    # a block of rows at a time: the centred copy of a whole level is as big as it
+    for r0 in range(0, values.shape[0], _CHUNK_ROWS):
+        block = values[r0:r0 + _CHUNK_ROWS]
+        vc = block - block.mean(axis=1, keepdims=True)
+        sff = np.einsum("ij,ij->i", vc, vc)
+        sfy = vc @ yc
+        with np.errstate(all="ignore"):
+            r2 = np.where(sff > 1e-300, sfy * sfy / (sff * syy), 0.0)
+        out[r0:r0 + len(block)] = np.clip(1.0 - r2, 0.0, 1.0)
+    return out
 
 
 def enumerate_expressions(
@@ -123,28 +137,55 @@ def enumerate_expressions(
     binary = [(i, o) for i, o in enumerate(op_list) if o.arity == 2]
 
     levels: dict[int, _Level] = {}
-    seen = np.zeros(0, dtype=np.int64)
+    seen = np.zeros(0, dtype=np.int64)   # the kept expressions' keys, sorted
     result = EnumerationResult()
     total = 0
 
-    def keep_new(level: _Level) -> _Level:
-        nonlocal seen
-        v = level.values
+    def prune(part: _Level) -> tuple[_Level, np.ndarray]:
+        """The rows of one part of a level that may be kept, and their keys:
+        finite, not constant (but for the constant leaves), the first of their
+        key in the part, and equal to no expression of an earlier level."""
+        v = part.values
         with np.errstate(all="ignore"):
             ok = np.isfinite(v).all(axis=1) & (np.abs(v).max(axis=1) < 1e15)
             spread = v.max(axis=1) - v.min(axis=1)
             not_const = spread > 1e-10 * (np.abs(v).max(axis=1) + 1e-300)
-        ok &= not_const | (level.op == _LEAF_CONST)
+        ok &= not_const | (part.op == _LEAF_CONST)
         idx = np.nonzero(ok)[0]
         keys = _keys(v[idx], weights)
         _, first = np.unique(keys, return_index=True)
         first = np.sort(first)
         keys, idx = keys[first], idx[first]
-        fresh = ~np.isin(keys, seen)
-        idx = idx[fresh]
-        seen = np.concatenate([seen, keys[fresh]])
-        return _Level(v[idx], level.op[idx], level.a_size[idx], level.a_idx[idx],
-                      level.b_size[idx], level.b_idx[idx], level.n_const[idx])
+        if len(seen):
+            at = np.minimum(np.searchsorted(seen, keys), len(seen) - 1)
+            fresh = seen[at] != keys
+            keys, idx = keys[fresh], idx[fresh]
+        return _take(part, idx), keys
+
+    def keep_new(parts: list[tuple[_Level, np.ndarray]]) -> _Level:
+        """A level from its pruned parts in order: the first row of each key. The
+        same rows as pruning the whole level at once, without ever holding all
+        its raw candidates (a long enumeration's were ~1 GB)."""
+        nonlocal seen
+        keys = np.concatenate([k for _, k in parts])
+        _, first = np.unique(keys, return_index=True)
+        keep = np.zeros(len(keys), dtype=bool)
+        keep[first] = True
+        seen = np.sort(np.concatenate([seen, keys[keep]]))
+        # copied part by part into the level, each part let go once copied
+        out = _Level(*[np.empty((int(keep.sum()),) + getattr(parts[0][0], f).shape[1:],
+                                dtype=np.result_type(*[getattr(p, f) for p, _ in parts]))
+                       for f in _FIELDS])
+        start = pos = 0
+        for i in range(len(parts)):
+            part, k = parts[i]
+            parts[i] = None
+            rows = np.nonzero(keep[start:start + len(k)])[0]
+            start += len(k)
+            for f in _FIELDS:
+                getattr(out, f)[pos:pos + len(rows)] = getattr(part, f)[rows]
+            pos += len(rows)
+        return out
 
     level_nmse: dict[int, np.ndarray] = {}
 
@@ -171,9 +212,9 @@ def enumerate_expressions(
             leaf_op.append(_LEAF_CONST)
             leaf_payload.append(0)
     z = np.zeros(len(leaf_op), dtype=np.int64)
-    levels[1] = keep_new(_Level(np.array(leaf_vals), np.array(leaf_op), z.copy(),
-                                np.array(leaf_payload), z.copy(), z.copy(),
-                                (np.array(leaf_op) == _LEAF_CONST).astype(np.int64)))
+    levels[1] = keep_new([prune(_Level(np.array(leaf_vals), np.array(leaf_op), z.copy(),
+                                       np.array(leaf_payload), z.copy(), z.copy(),
+                                       (np.array(leaf_op) == _LEAF_CONST).astype(np.int64)))])
     record(1, levels[1])
     total += len(levels[1].op)
 
@@ -185,14 +226,18 @@ def enumerate_expressions(
             planned += len(binary) * len(levels[left].op) * len(levels[right].op)
         if total + planned > max_candidates:
             break
-        parts: list[_Level] = []
+        # built and pruned a chunk at a time (see keep_new)
+        parts: list[tuple[_Level, np.ndarray]] = []
         prev = levels[size - 1]
         with np.errstate(all="ignore"):
             for code, op in unary:
-                vals = op.numpy_fn(prev.values)
-                m = len(prev.op)
-                parts.append(_Level(vals, np.full(m, code), np.full(m, size - 1), np.arange(m),
-                                    np.zeros(m, np.int64), np.zeros(m, np.int64), prev.n_const))
+                for c0 in range(0, len(prev.op), _CHUNK_ROWS):
+                    rows = np.arange(c0, min(len(prev.op), c0 + _CHUNK_ROWS))
+                    m = len(rows)
+                    parts.append(prune(_Level(op.numpy_fn(prev.values[rows]), np.full(m, code),
+                                              np.full(m, size - 1), rows, np.zeros(m, np.int64),
+                                              np.zeros(m, np.int64), prev.n_const[rows])))
+                    total += m
             for left in range(1, size - 1):
                 right = size - 1 - left
                 A, Bv = levels[left], levels[right]
@@ -206,17 +251,18 @@ def enumerate_expressions(
                         continue  # the mirrored split covers it
                     if op.commutative and left == right:
                         sel = sel & (ia <= ib)
-                    ja, jb = ia[sel], ib[sel]
-                    vals = op.numpy_fn(A.values[ja], Bv.values[jb])
-                    m = len(ja)
-                    parts.append(_Level(vals, np.full(m, code), np.full(m, left), ja,
-                                        np.full(m, right), jb, nc[sel]))
+                    sel = np.nonzero(sel)[0]
+                    for c0 in range(0, len(sel), _CHUNK_ROWS):
+                        rows = sel[c0:c0 + _CHUNK_ROWS]
+                        ja, jb = ia[rows], ib[rows]
+                        m = len(rows)
+                        parts.append(prune(_Level(op.numpy_fn(A.values[ja], Bv.values[jb]),
+                                                  np.full(m, code), np.full(m, left), ja,
+                                                  np.full(m, right), jb, nc[rows])))
+                        total += m
         if not parts:
             break
-        merged = _Level(*[np.concatenate([getattr(p, f) for p in parts])
-                          for f in ("values", "op", "a_size", "a_idx", "b_size", "b_idx", "n_const")])
-        total += len(merged.op)
-        levels[size] = keep_new(merged)
+        levels[size] = keep_new(parts)
         record(size, levels[size])
     if pair_pool > 1:
         exprs, F, sizes = _level_pool(levels, level_nmse, operators, pair_pool)
@@ -303,10 +349,14 @@ def _best_pairs(exprs: list[Expression], F: np.ndarray, sizes: np.ndarray, yp: n
     best_sum.sort()
     # products: every pair of the smallest expressions, multiplied, then an affine fit
     iu = np.triu_indices(min(M, n_product))
-    with np.errstate(all="ignore"):
-        prod = F[iu[0]] * F[iu[1]]
-        prod_nmse = _linear_nmse(np.nan_to_num(prod, nan=0.0, posinf=0.0, neginf=0.0), yp)
-    prod_nmse[~np.isfinite(prod).all(axis=1)] = np.inf
+    prod_nmse = np.empty(len(iu[0]))
+    for r0 in range(0, len(iu[0]), _CHUNK_ROWS // 4):   # 180,000 products: a chunk at a time
+        r1 = min(len(iu[0]), r0 + _CHUNK_ROWS // 4)
+        with np.errstate(all="ignore"):
+            prod = F[iu[0][r0:r1]] * F[iu[1][r0:r1]]
+            nmse = _linear_nmse(np.nan_to_num(prod, nan=0.0, posinf=0.0, neginf=0.0), yp)
+        nmse[~np.isfinite(prod).all(axis=1)] = np.inf
+        prod_nmse[r0:r1] = nmse
 
     out: list[Expression] = []
     for _, _, i, j in best_sum[:top_k]:
@@ -326,21 +376,29 @@ def _best_pairs(exprs: list[Expression], F: np.ndarray, sizes: np.ndarray, yp: n
 def _build(levels: dict[int, _Level], size: int, idx: int, operators: Sequence[str]) -> Expression:
     tokens: list[str] = []
     consts: list[float] = []
-
-    def emit(s: int, i: int) -> None:
-        lv = levels[s]
-        code = int(lv.op[i])
-        if code == _LEAF_VAR:
-            tokens.append(f"x{int(lv.a_idx[i])}")
-        elif code == _LEAF_CONST:
-            tokens.append(CONST)
-            consts.append(float(lv.values[i][0]))
-        else:
-            name = operators[code]
-            tokens.append(name)
-            emit(int(lv.a_size[i]), int(lv.a_idx[i]))
-            if ops.OPERATORS[name].arity == 2:
-                emit(int(lv.b_size[i]), int(lv.b_idx[i]))
-
-    emit(size, idx)
+    _emit(levels, operators, size, idx, tokens, consts)
     return Expression(tokens, consts, check=False)
+
+
+def _emit(levels: dict[int, _Level], operators: Sequence[str], s: int, i: int,
+          tokens: list[str], consts: list[float]) -> None:
+    """Append the prefix tokens and constants of expression ``i`` of level ``s``.
+
+    A module function rather than a closure inside ``_build``: a closure that
+    calls itself is a reference cycle, and through its cells it would keep every
+    level's value array (hundreds of MB at the end of a long enumeration) alive
+    until the garbage collector's next full pass, one such cycle per expression
+    built."""
+    lv = levels[s]
+    code = int(lv.op[i])
+    if code == _LEAF_VAR:
+        tokens.append(f"x{int(lv.a_idx[i])}")
+    elif code == _LEAF_CONST:
+        tokens.append(CONST)
+        consts.append(float(lv.values[i][0]))
+    else:
+        name = operators[code]
+        tokens.append(name)
+        _emit(levels, operators, int(lv.a_size[i]), int(lv.a_idx[i]), tokens, consts)
+        if ops.OPERATORS[name].arity == 2:
+            _emit(levels, operators, int(lv.b_size[i]), int(lv.b_idx[i]), tokens, consts)

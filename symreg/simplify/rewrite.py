@@ -33,34 +33,39 @@ def rewrite_operators(expr: Expression, allowed: frozenset[str]) -> Expression |
     if all(t not in _ARITY or t in allowed for t in expr.tokens):
         return expr
     builder = TreeBuilder(allowed)
-
-    def walk(node):
-        if not isinstance(node, tuple):
-            return node
-        args = [walk(a) for a in node[1:]]
-        op = node[0]
-        if op == "pow" and "pow" not in allowed and isinstance(args[1], float):
-            k = args[1]
-            if k == int(k) and 1 <= abs(k) <= 8:
-                base = builder.small_power(args[0], int(abs(k)))
-                if k > 0:
-                    return base
-                if "inv" in allowed:
-                    return ("inv", base)
-                if "div" in allowed:
-                    return ("div", 1.0, base)
-            if k == 0.5 and "sqrt" in allowed:
-                return ("sqrt", args[0])
-            raise Disallowed
-        if op in allowed:
-            return (op, *args)
-        if op in _REWRITES:
-            needs, build = _REWRITES[op]
-            if all(n in allowed for n in needs):
-                return build(*args)
-        raise Disallowed
-
     try:
-        return tree_to_expression(walk(expression_to_tree(expr)), expr.variable_names)
+        return tree_to_expression(_walk(expression_to_tree(expr), allowed, builder),
+                                  expr.variable_names)
     except Disallowed:
         return None
+
+
+def _walk(node, allowed: frozenset[str], builder: TreeBuilder):
+    """``node`` rewritten into the allowed operators; raises Disallowed.
+
+    A module function, not a closure: a closure that calls itself is a
+    reference cycle, left for the garbage collector on every call."""
+    if not isinstance(node, tuple):
+        return node
+    args = [_walk(a, allowed, builder) for a in node[1:]]
+    op = node[0]
+    if op == "pow" and "pow" not in allowed and isinstance(args[1], float):
+        k = args[1]
+        if k == int(k) and 1 <= abs(k) <= 8:
+            base = builder.small_power(args[0], int(abs(k)))
+            if k > 0:
+                return base
+            if "inv" in allowed:
+                return ("inv", base)
+            if "div" in allowed:
+                return ("div", 1.0, base)
+        if k == 0.5 and "sqrt" in allowed:
+            return ("sqrt", args[0])
+        raise Disallowed
+    if op in allowed:
+        return (op, *args)
+    if op in _REWRITES:
+        needs, build = _REWRITES[op]
+        if all(n in allowed for n in needs):
+            return build(*args)
+    raise Disallowed

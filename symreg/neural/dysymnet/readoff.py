@@ -93,34 +93,36 @@ def _repair_domains(tree, X: np.ndarray):
     them (a nearby start from which the refit can move). Subtrees the numpy forms
     cannot evaluate are left as they are.
     """
-    n = X.shape[0]
-
-    def walk(node):
-        if isinstance(node, float):
-            return np.full(n, node), node
-        if isinstance(node, str):
-            return X[:, int(node[1:])].astype(np.float64), node
-        op = node[0]
-        parts = [walk(child) for child in node[1:]]
-        vals = [v for v, _ in parts]
-        kids = [t for _, t in parts]
-        if op in _POSITIVE_DOMAIN and np.isfinite(vals[0]).all():
-            arg = vals[0]
-            lo, hi = float(arg.min()), float(arg.max())
-            if hi < 0:
-                kids[0], vals[0] = ("neg", kids[0]), -arg
-            elif lo <= 0:
-                # a margin of a hundredth of the argument's range keeps log finite
-                shift = 0.01 * (hi - lo) - lo
-                kids[0], vals[0] = ("add", kids[0], float(shift)), arg + shift
-        value = OPERATORS[op].numpy_fn(*vals)
-        return value, (op, *kids)
-
     try:
         with np.errstate(all="ignore"):
-            return walk(tree)[1]
+            return _repair(tree, X)[1]
     except (ValueError, IndexError, KeyError, TypeError):
         return tree
+
+
+def _repair(node, X: np.ndarray):
+    """(values on ``X``, repaired tree) of ``node``, bottom-up (see
+    :func:`_repair_domains`). A module function, not a closure calling itself:
+    that would be a reference cycle keeping ``X`` alive after the call."""
+    if isinstance(node, float):
+        return np.full(X.shape[0], node), node
+    if isinstance(node, str):
+        return X[:, int(node[1:])].astype(np.float64), node
+    op = node[0]
+    parts = [_repair(child, X) for child in node[1:]]
+    vals = [v for v, _ in parts]
+    kids = [t for _, t in parts]
+    if op in _POSITIVE_DOMAIN and np.isfinite(vals[0]).all():
+        arg = vals[0]
+        lo, hi = float(arg.min()), float(arg.max())
+        if hi < 0:
+            kids[0], vals[0] = ("neg", kids[0]), -arg
+        elif lo <= 0:
+            # a margin of a hundredth of the argument's range keeps log finite
+            shift = 0.01 * (hi - lo) - lo
+            kids[0], vals[0] = ("add", kids[0], float(shift)), arg + shift
+    value = OPERATORS[op].numpy_fn(*vals)
+    return value, (op, *kids)
 
 
 def _without_negligible(expr: Expression, X: np.ndarray, tol: float):
@@ -131,46 +133,50 @@ def _without_negligible(expr: Expression, X: np.ndarray, tol: float):
     holds a variable but is constant on ``X`` to ``tol`` (relative) becomes that
     constant. Returns None when nothing changed or a value is not finite.
     """
-    n = X.shape[0]
-    changed = False
-
-    def rms(v: np.ndarray) -> float:
-        return float(np.sqrt(np.mean(v * v)))
-
-    def walk(node):
-        nonlocal changed
-        if isinstance(node, float):
-            return np.full(n, node), node, False
-        if isinstance(node, str):
-            return X[:, int(node[1:])].astype(np.float64), node, True
-        op = node[0]
-        parts = [walk(child) for child in node[1:]]
-        vals = [p[0] for p in parts]
-        kids = [p[1] for p in parts]
-        has_var = any(p[2] for p in parts)
-        value = OPERATORS[op].numpy_fn(*vals)
-        if not np.all(np.isfinite(value)):
-            raise FloatingPointError
-        if op in ("add", "sub") and has_var:
-            scale = max(rms(value), 1e-300)
-            if rms(vals[1]) <= tol * scale:
-                changed = True
-                return vals[0], kids[0], parts[0][2]
-            if rms(vals[0]) <= tol * scale:
-                changed = True
-                if op == "add":
-                    return vals[1], kids[1], parts[1][2]
-                return -vals[1], ("neg", kids[1]), parts[1][2]
-        if has_var:
-            mean = float(np.mean(value))
-            if float(np.max(np.abs(value - mean))) <= tol * max(abs(mean), 1e-300):
-                changed = True
-                return np.full(n, mean), mean, False
-        return value, (op, *kids), has_var
-
+    changed = [False]
     try:
         with np.errstate(all="ignore"):
-            _, tree, _ = walk(expression_to_tree(expr))
+            _, tree, _ = _drop_negligible(expression_to_tree(expr), X, tol, changed)
     except (FloatingPointError, ValueError, IndexError):
         return None
-    return tree if changed else None
+    return tree if changed[0] else None
+
+
+def _rms(v: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(v * v)))
+
+
+def _drop_negligible(node, X: np.ndarray, tol: float, changed: list[bool]):
+    """(values on ``X``, tree, holds a variable) of ``node`` with its negligible
+    parts removed (see :func:`_without_negligible`); ``changed[0]`` is set when
+    something was. A module function, not a closure calling itself: that would
+    be a reference cycle keeping ``X`` alive after the call."""
+    n = X.shape[0]
+    if isinstance(node, float):
+        return np.full(n, node), node, False
+    if isinstance(node, str):
+        return X[:, int(node[1:])].astype(np.float64), node, True
+    op = node[0]
+    parts = [_drop_negligible(child, X, tol, changed) for child in node[1:]]
+    vals = [p[0] for p in parts]
+    kids = [p[1] for p in parts]
+    has_var = any(p[2] for p in parts)
+    value = OPERATORS[op].numpy_fn(*vals)
+    if not np.all(np.isfinite(value)):
+        raise FloatingPointError
+    if op in ("add", "sub") and has_var:
+        scale = max(_rms(value), 1e-300)
+        if _rms(vals[1]) <= tol * scale:
+            changed[0] = True
+            return vals[0], kids[0], parts[0][2]
+        if _rms(vals[0]) <= tol * scale:
+            changed[0] = True
+            if op == "add":
+                return vals[1], kids[1], parts[1][2]
+            return -vals[1], ("neg", kids[1]), parts[1][2]
+    if has_var:
+        mean = float(np.mean(value))
+        if float(np.max(np.abs(value - mean))) <= tol * max(abs(mean), 1e-300):
+            changed[0] = True
+            return np.full(n, mean), mean, False
+    return value, (op, *kids), has_var
