@@ -12,12 +12,12 @@ row:
    budget and the noise of the data, estimated by the Gamma test) and draws it,
    seeded by the fit's seed, with the sample weights taken along. It also sets
    aside the seconds the check will need out of the fit's budget.
-2. :meth:`RowSample.recheck` refits every hall-of-fame member's constants by
-   Levenberg–Marquardt on a large subsample (:data:`REFIT_ROWS` rows), then
-   computes the loss of the member as found and as refitted on all rows (the
-   evaluator accumulates losses over chunks of rows, so memory stays bounded),
-   keeps the refit only when it beats the BIC allowance for its constants, and
-   returns a new hall of fame with the all-row losses. The front, the scores
+2. :meth:`RowSample.recheck` refits the hall of fame's constants by
+   Levenberg–Marquardt on a large subsample (:data:`REFIT_ROWS` rows; the
+   search's own constant fits use 1000), keeps a refit when it beats the BIC
+   allowance for its constants, then computes every member's loss on all rows
+   (the evaluator accumulates losses over chunks of rows, so memory stays
+   bounded) and returns a new hall of fame with those losses. The front, the scores
    and the chosen model are then built from those losses.
 
 A table no larger than the sample is searched whole and nothing here changes
@@ -70,13 +70,13 @@ GAMMA_NEIGHBOURS = 10
 #: rows of the Levenberg–Marquardt refit of the hall of fame, and its iterations
 REFIT_ROWS = 20_000
 REFIT_MAX_ITER = 30
-#: the refit stops this many times the duration of one all-row evaluation before
-#: the deadline, leaving the time for the evaluation of its results
+#: the refit stops this many times the (estimated) duration of the all-row
+#: evaluation before the deadline, leaving the time for that evaluation
 REFIT_EVAL_MARGIN = 1.2
 #: the seconds set aside for the check: RESERVE_SECONDS plus RESERVE_SECONDS_PER_MROW
-#: per million rows (two evaluations of a hall of fame of a few hundred tokens on
-#: all rows take about 2 s per million rows on one core, in float64), at most
-#: RESERVE_MAX_SHARE of the budget
+#: per million rows (an evaluation of a hall of fame of a few hundred tokens on
+#: all rows takes about 1-1.5 s per million rows on one core in float64; the rest
+#: is the refit's), at most RESERVE_MAX_SHARE of the budget
 RESERVE_SECONDS = 0.5
 RESERVE_SECONDS_PER_MROW = 4.0
 RESERVE_MAX_SHARE = 0.25
@@ -196,50 +196,70 @@ class RowSample:
                 deadline: float | None = None) -> HallOfFame:
         """The hall of fame with constants refitted and losses computed on all rows.
 
-        Without a sample, ``hall_of_fame`` itself. Otherwise every member is
-        refitted (Levenberg–Marquardt from its constants, no restarts, on
-        :data:`REFIT_ROWS` rows, stopping at ``deadline``, a
-        ``time.perf_counter()`` value); the refit replaces the member when its
-        all-row loss is below the member's by more than the BIC allowance
-        ``exp(k·ln n / n)`` for its ``k`` constants, so that constants snapped
-        to nice values stay unless all the rows say otherwise. A member whose
-        loss is not finite on all rows leaves. The exactness floor is that of
-        all rows.
+        Without a sample, ``hall_of_fame`` itself. Otherwise the members' constants
+        are refitted (Levenberg–Marquardt from their values, no restarts) on
+        :data:`REFIT_ROWS` rows drawn afresh, the Pareto front first, until
+        ``deadline`` (a ``time.perf_counter()`` value) less the time the all-row
+        evaluation will take. On those rows a refit replaces its member when its
+        loss is below the member's by more than the BIC allowance ``exp(k·ln m / m)``
+        for its ``k`` constants, so that constants snapped to nice values stay
+        unless the data say otherwise, while constants fitted on the search's
+        small fitting subsets move. Then every member's loss is computed on all
+        rows (one evaluation, accumulated over chunks of rows); a member whose
+        loss is not finite there leaves. The exactness floor is that of all rows.
         """
         if self.rows is None:
             return hall_of_fame
         t0 = time.perf_counter()
         cands = hall_of_fame.candidates()
-        exprs = [c.expr for c in cands]
         hof = HallOfFame(hall_of_fame.maxsize, loss_floor=exact_floor(y, sample_weight,
                                                                       rtol=EXACT_NMSE))
-        if exprs:
-            # float64 like the search's hall-of-fame losses; accumulated over row chunks
-            t_eval = time.perf_counter()
-            found = evaluate_batch(exprs, X, y, sample_weight=sample_weight,
-                                   dtype=torch.float64, device=device)
-            # the refit ends with the same evaluation of its results: it must end
-            # that long before the deadline
-            t_eval = time.perf_counter() - t_eval
-            fit_deadline = None if deadline is None else deadline - REFIT_EVAL_MARGIN * t_eval
-            chosen, losses = list(exprs), np.asarray(found, dtype=np.float64)
-            refit_idx = [i for i, e in enumerate(exprs)
-                         if e.n_constants and not losses[i] <= hof.loss_floor]
-            if refit_idx and (fit_deadline is None or time.perf_counter() < fit_deadline):
-                fitted, refit_losses = fit_constants(
-                    [exprs[i] for i in refit_idx], X, y, sample_weight, n_restarts=0,
-                    max_iter=REFIT_MAX_ITER, max_points=REFIT_ROWS, device=device,
-                    seed=int(np.random.default_rng((self.seed, _STREAM, 2)).integers(1 << 31)),
-                    deadline=fit_deadline)
-                n = self.n_total
-                for i, e, loss in zip(refit_idx, fitted, refit_losses.tolist()):
-                    allowance = math.exp(exprs[i].n_constants * math.log(n) / n)
-                    if np.isfinite(loss) and (not np.isfinite(losses[i])
-                                              or loss * allowance < losses[i]):
-                        chosen[i], losses[i] = e, loss
-            hof.update(chosen, losses)
+        if not cands:
+            self.seconds = time.perf_counter() - t0
+            return hof
+        exprs = [c.expr for c in cands]
+        chosen = self._refit(hall_of_fame, exprs, X, y, sample_weight, device, deadline)
+        # float64 like the search's hall-of-fame losses
+        losses = evaluate_batch(chosen, X, y, sample_weight=sample_weight, dtype=torch.float64,
+                                device=device)
+        hof.update(chosen, losses)
         self.seconds = time.perf_counter() - t0
         return hof
+
+    def _refit(self, hall_of_fame: HallOfFame, exprs: list, X, y, w, device,
+               deadline: float | None) -> list:
+        """``exprs`` with the constants refitted on :data:`REFIT_ROWS` rows where
+        that beats the BIC allowance (see :meth:`recheck`)."""
+        n = len(y)
+        m = min(REFIT_ROWS, n)
+        rng = np.random.default_rng((self.seed, _STREAM, 2))
+        idx = np.sort(rng.choice(n, m, replace=False))
+        Xr, yr, wr = X[idx], y[idx], None if w is None else w[idx]
+        chosen = list(exprs)
+        if wr is not None and not np.any(wr > 0):
+            return chosen
+        t = time.perf_counter()
+        base = evaluate_batch(exprs, Xr, yr, sample_weight=wr, dtype=torch.float64, device=device)
+        # the all-row evaluation after the refit takes about n/m times as long
+        all_rows = (time.perf_counter() - t) * n / m
+        fit_deadline = None if deadline is None else deadline - REFIT_EVAL_MARGIN * all_rows
+        floor = exact_floor(yr, wr, rtol=EXACT_NMSE)
+        on_front = {c.complexity for c in hall_of_fame.front()}
+        todo = [i for i, e in enumerate(exprs) if e.n_constants and not base[i] <= floor]
+        # the front first: it holds the formulas the table shows
+        for part in ([i for i in todo if exprs[i].complexity in on_front],
+                     [i for i in todo if exprs[i].complexity not in on_front]):
+            if not part or (fit_deadline is not None and time.perf_counter() >= fit_deadline):
+                continue
+            fitted, losses = fit_constants(
+                [exprs[i] for i in part], Xr, yr, wr, n_restarts=0, max_iter=REFIT_MAX_ITER,
+                max_points=None, device=device, seed=int(rng.integers(1 << 31)),
+                deadline=fit_deadline)
+            for i, e, loss in zip(part, fitted, losses.tolist()):
+                allowance = math.exp(exprs[i].n_constants * math.log(m) / m)
+                if np.isfinite(loss) and (not np.isfinite(base[i]) or loss * allowance < base[i]):
+                    chosen[i] = e
+        return chosen
 
 
 def plan_rows(search_rows, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None,
