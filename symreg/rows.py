@@ -1,9 +1,9 @@
 """Big tables: the rows a search sees, and the check of its results on all rows.
 
-A search's cost grows with the rows it is handed (the structure tests build term
-libraries over every row, every constant fit ends with a loss on every row, and
-their [terms, rows] arrays are what took a 10⁶-row fit to 24 GB), while what it
-learns from them levels off after a few thousand rows of clean data. So a fit on
+A search's time and memory grow with the rows it is handed (the structure tests
+build term libraries over every row, every constant fit ends with a loss on
+every row; a 30 s fit on 10⁶ rows took 320 s and 24 GB), while what it learns
+from them levels off after a few thousand rows of clean data. So a fit on
 a big table runs its whole plan (proposers and search) on a deterministic
 subsample, as PySR's batching does, and afterwards checks the result on every
 row:
@@ -44,8 +44,8 @@ __all__ = ["AUTO", "RowSample", "auto_search_rows", "check_search_rows", "noise_
 AUTO = "auto"
 
 # -- the size of the sample ("auto") -----------------------------------------------
-#: rows searched when the data look clean: what a search needs to tell a law from its
-#: near misses (laws that are found at 10³ rows are found on this many)
+#: rows searched when the data look clean: a few times the 10³ rows or fewer of the
+#: benchmark tables the search was tuned on, enough to tell a law from its near misses
 CLEAN_ROWS = 4096
 #: the most rows searched when the data look noisy (a loss difference between a law
 #: and a near miss shrinks against the noise as 1/√rows) ...
