@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -364,8 +363,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)
         result = plan.run(*rows.take(X, y, w), seeds=seeds, variable_names=names, callback=callback)
-        hof = rows.recheck(result.hall_of_fame, X, y, w, device=config.device,
-                           deadline=time.perf_counter() + rows.reserve)
+        hof = rows.recheck(result.hall_of_fame, X, y, w, device=config.device)
         table, best = front_table(hof, X, y, w, variable_names=names,
                                   maxsize=self.maxsize, loss=self.loss,
                                   model_selection=self.model_selection, device=config.device)

@@ -173,6 +173,11 @@ class RowSample:
         Seconds of the budget kept for :meth:`recheck` (0 without a sample).
     seed : int
         The fit's seed (the refit's subsample derives from it).
+    deadline : float, optional
+        ``time.perf_counter()`` at the end of the fit's budget: the refit stops in
+        time for the all-row evaluation to end by then. A fit bounded by
+        ``max_evals`` with a generous budget never reaches it, so its refit, like
+        its search, does not depend on the clock.
     seconds : float
         Seconds the check took (set by :meth:`recheck`).
     """
@@ -181,6 +186,7 @@ class RowSample:
     n_total: int
     reserve: float = 0.0
     seed: int = 0
+    deadline: float | None = None
     seconds: float = 0.0
 
     def take(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None):
@@ -192,15 +198,14 @@ class RowSample:
         return X[self.rows], y[self.rows], w
 
     def recheck(self, hall_of_fame: HallOfFame, X: np.ndarray, y: np.ndarray,
-                sample_weight: np.ndarray | None, *, device: str | torch.device = "cpu",
-                deadline: float | None = None) -> HallOfFame:
+                sample_weight: np.ndarray | None, *, device: str | torch.device = "cpu"
+                ) -> HallOfFame:
         """The hall of fame with constants refitted and losses computed on all rows.
 
         Without a sample, ``hall_of_fame`` itself. Otherwise the members' constants
         are refitted (Levenberg–Marquardt from their values, no restarts) on
         :data:`REFIT_ROWS` rows drawn afresh, the Pareto front first, until
-        ``deadline`` (a ``time.perf_counter()`` value) less the time the all-row
-        evaluation will take. On those rows a refit replaces its member when its
+        :attr:`deadline` less the time the all-row evaluation will take. On those rows a refit replaces its member when its
         loss is below the member's by more than the BIC allowance ``exp(k·ln m / m)``
         for its ``k`` constants, so that constants snapped to nice values stay
         unless the data say otherwise, while constants fitted on the search's
@@ -218,7 +223,7 @@ class RowSample:
             self.seconds = time.perf_counter() - t0
             return hof
         exprs = [c.expr for c in cands]
-        chosen = self._refit(hall_of_fame, exprs, X, y, sample_weight, device, deadline)
+        chosen = self._refit(hall_of_fame, exprs, X, y, sample_weight, device, self.deadline)
         # float64 like the search's hall-of-fame losses
         losses = evaluate_batch(chosen, X, y, sample_weight=sample_weight, dtype=torch.float64,
                                 device=device)
@@ -284,6 +289,7 @@ def plan_rows(search_rows, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarr
     RowSample
         ``rows`` None (and no reserve) when the table is no larger than the sample.
     """
+    start = time.perf_counter()
     check_search_rows(search_rows)
     n = len(y)
     if search_rows is None:
@@ -298,4 +304,5 @@ def plan_rows(search_rows, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarr
     rows = np.sort(rng.choice(n, size, replace=False))
     if sample_weight is not None and not np.any(sample_weight[rows] > 0):
         return RowSample(None, n, seed=seed)   # weights on too few rows to sample
-    return RowSample(rows, n, reserve=check_reserve(n, time_budget), seed=seed)
+    return RowSample(rows, n, reserve=check_reserve(n, time_budget), seed=seed,
+                     deadline=start + time_budget)

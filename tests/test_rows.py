@@ -105,6 +105,9 @@ def test_a_fit_on_a_big_table_finds_the_law_and_reports_all_row_losses():
     floor = m.hall_of_fame_.loss_floor
     np.testing.assert_allclose(np.maximum(m.equations_["loss"], floor), np.maximum(losses, floor),
                                rtol=1e-9)
+    # bounded by max_evals, the same seed gives the same fit, refit included
+    again = SymbolicRegressor(max_evals=2000, time_budget=60, random_state=0).fit(X, y)
+    assert list(again.equations_["equation"]) == list(m.equations_["equation"])
 
 
 def test_a_small_table_fits_as_without_sampling():
