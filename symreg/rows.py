@@ -212,6 +212,8 @@ class RowSample:
         small fitting subsets move. Then every member's loss is computed on all
         rows (one evaluation, accumulated over chunks of rows); a member whose
         loss is not finite there leaves. The exactness floor is that of all rows.
+        Ctrl-C during the refit skips it; during the evaluation, it returns
+        ``hall_of_fame`` as it was.
         """
         if self.rows is None:
             return hall_of_fame
@@ -223,10 +225,17 @@ class RowSample:
             self.seconds = time.perf_counter() - t0
             return hof
         exprs = [c.expr for c in cands]
-        chosen = self._refit(hall_of_fame, exprs, X, y, sample_weight, device, self.deadline)
-        # float64 like the search's hall-of-fame losses
-        losses = evaluate_batch(chosen, X, y, sample_weight=sample_weight, dtype=torch.float64,
-                                device=device)
+        try:
+            chosen = self._refit(hall_of_fame, exprs, X, y, sample_weight, device, self.deadline)
+        except KeyboardInterrupt:
+            chosen = exprs   # Ctrl-C: the constants as found, checked on all rows below
+        try:
+            # float64 like the search's hall-of-fame losses
+            losses = evaluate_batch(chosen, X, y, sample_weight=sample_weight,
+                                    dtype=torch.float64, device=device)
+        except KeyboardInterrupt:
+            self.seconds = time.perf_counter() - t0
+            return hall_of_fame   # a second Ctrl-C: the search's result, its losses on the sample
         hof.update(chosen, losses)
         self.seconds = time.perf_counter() - t0
         return hof

@@ -118,3 +118,20 @@ def test_a_small_table_fits_as_without_sampling():
     assert list(a.equations_["equation"]) == list(b.equations_["equation"])
     np.testing.assert_array_equal(a.equations_["loss"], b.equations_["loss"])
     assert a.n_evals_ == b.n_evals_
+
+
+def test_ctrl_c_in_the_refit_keeps_the_constants_and_checks_them_on_all_rows(monkeypatch):
+    import symreg.rows as rows_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rows_module, "fit_constants", interrupted)
+    X, y = _table(30_000)
+    s = plan_rows(1000, X, y, None, time_budget=30, seed=0)
+    off = Expression.parse("1.4*(x0*x1) + cos(x2)", ["x0", "x1", "x2"])
+    hof = HallOfFame(20)
+    hof.update([off], [1e-3])
+    (cand,) = s.recheck(hof, X, y, None).candidates()
+    assert cand.expr is off
+    assert cand.loss == pytest.approx(float(np.mean((off.evaluate(X) - y) ** 2)), rel=1e-9)
