@@ -48,7 +48,9 @@ AUTO = "auto"
 #: benchmark tables the search was tuned on, enough to tell a law from its near misses
 CLEAN_ROWS = 4096
 #: the most rows searched when the data look noisy (a loss difference between a law
-#: and a near miss shrinks against the noise as 1/√rows) ...
+#: and a near miss shrinks against the noise as 1/√rows; with 30 % noise on 10⁵ rows,
+#: bench_scale's three laws at 30 s over three seeds were recovered 8/9 times on
+#: 12,750 rows and 6/9 on 4,096; with 10 % noise 3/3 on either) ...
 NOISY_ROWS = 16384
 #: ... and at most this many rows per second of the budget, since the structure
 #: tests and the constant fits of the search cost time in proportion to the rows
