@@ -23,6 +23,7 @@ from .io import save as save_run
 from .memory import release_memory
 from .pareto import MODEL_SELECTIONS, HallOfFame, exact_floor
 from .plan import FitPlan
+from .rows import check_search_rows, plan_rows
 from .search.engine import SearchConfig, SearchProgress
 from .search.pool import BACKENDS
 from .search.structure import get_structure_tests
@@ -137,6 +138,12 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     structure_tests : list of str, optional
         Names of the cheap structure tests to run, ``None`` for all; see
         :func:`symreg.search.structure.list_structure_tests`.
+    search_rows : "auto", int or None, default="auto"
+        Rows the search sees on a big table: a deterministic subsample (from
+        ``random_state``); afterwards the constants are refitted and the losses
+        computed on all rows, out of the same ``time_budget``. ``"auto"``: a few
+        thousand rows, more when the data look noisy and the budget allows (see
+        :mod:`symreg.rows`); an integer: that many; None: all rows.
 
     Attributes
     ----------
@@ -186,6 +193,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         hypotheses: dict | None = None,
         structure_tests: Sequence[str] | None = None,
         n_threads: int | None = None,
+        search_rows: int | str | None = "auto",
     ):
         self.operators = operators
         self.maxsize = maxsize
@@ -206,6 +214,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.hypotheses = hypotheses
         self.structure_tests = structure_tests
         self.n_threads = n_threads
+        self.search_rows = search_rows
 
     # ------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
@@ -236,6 +245,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"structure_tests must be a list of test names or None, got {tests!r}")
         if tests is not None:
             get_structure_tests(tests)   # unknown names: a ValueError that lists the known ones
+        check_search_rows(self.search_rows)
         self._make_proposers()
         if not self.search and not self.proposers and not self.guesses:
             raise ValueError("search=False needs proposers (e.g. proposers=['lies']) or guesses: "
@@ -349,8 +359,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         seeds = [g if isinstance(g, Expression) else Expression.parse(g, names)
                  for g in (self.guesses or [])]
+        # a big table: the plan runs on a sample, checked on all rows after it
+        rows = plan_rows(self.search_rows, X, y, w, time_budget=float(self.time_budget), seed=seed)
         config = SearchConfig(
-            operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
+            operators=operators, maxsize=int(self.maxsize),
+            time_budget=float(self.time_budget) - rows.reserve,
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
             population_size=int(self.population_size), n_offspring=int(self.population_size),
             structure_tests=None if self.structure_tests is None else tuple(self.structure_tests),
@@ -359,14 +372,16 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)
         with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
-            result = plan.run(X, y, w, seeds=seeds, variable_names=names, callback=callback)
-            table, best = front_table(result.hall_of_fame, X, y, w, variable_names=names,
+            result = plan.run(*rows.take(X, y, w), seeds=seeds, variable_names=names,
+                              callback=callback)
+            hof = rows.recheck(result.hall_of_fame, X, y, w, device=config.device)
+            table, best = front_table(hof, X, y, w, variable_names=names,
                                       maxsize=self.maxsize, loss=self.loss,
                                       model_selection=self.model_selection, device=config.device)
         self._set_results(FittedState(
             params=self.get_params(deep=False), variable_names=names, n_features_in=X.shape[1],
-            hall_of_fame=result.hall_of_fame, equations=table, best_index=best,
-            n_evals=result.n_evals, search_time=result.search_time,
+            hall_of_fame=hof, equations=table, best_index=best,
+            n_evals=result.n_evals, search_time=result.search_time + rows.seconds,
             interrupted=result.interrupted, n_proposals=result.n_proposals,
             proposer_times=result.proposer_times))
         # the fit's temporaries are freed; hand their pages back to the OS
