@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import operators as ops
+from . import screening
 from .constants import fit_constants
 from .evaluate import LOSSES, resolve_device
 from .expression import Expression
@@ -131,6 +132,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     structure_tests : list of str, optional
         Names of the cheap structure tests to run, ``None`` for all; see
         :func:`symreg.search.structure.list_structure_tests`.
+    feature_selection : "auto", None or list of str or int, default="auto"
+        Screen the columns before the search and search only those that carry
+        information about y (see :mod:`symreg.screening`: each column against
+        shuffled copies, by mutual information, tree importances and a smooth
+        model; a column goes only when all three find it no better than noise,
+        and small tables keep everything). The formulas read the original
+        columns. ``None`` or ``False``: keep all. A list: screen, but keep the
+        columns it names (names or indices). Columns used by ``guesses`` or by
+        the ``hypotheses``' subtrees are always kept.
 
     Attributes
     ----------
@@ -155,6 +165,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Whether the fit was stopped with Ctrl-C (the best so far is kept).
     proposer_times_ : dict
         Seconds each proposer took, by name (empty without proposers).
+    dropped_features_ : pandas.DataFrame
+        Columns the screening dropped, one row each: ``feature``, ``index``,
+        ``reason`` and the scores behind it (empty when none was dropped).
     n_proposals_ : int
         Candidates the proposers returned.
     """
@@ -179,6 +192,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         proposer_time_fraction: float = 0.3,
         hypotheses: dict | None = None,
         structure_tests: Sequence[str] | None = None,
+        feature_selection: str | Sequence[str | int] | None = "auto",
     ):
         self.operators = operators
         self.maxsize = maxsize
@@ -198,6 +212,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.proposer_time_fraction = proposer_time_fraction
         self.hypotheses = hypotheses
         self.structure_tests = structure_tests
+        self.feature_selection = feature_selection
 
     # ------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
@@ -332,7 +347,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self._check_params()
         X, y, w, names = self._validate_input(X, y, sample_weight, variable_names)
         self.variable_names_ = names
-        operators, _ = self._operators_and_hypothesis(names)
+        operators, hyp = self._operators_and_hypothesis(names)
         # an int seeds the search directly; None or a RandomState draws a seed
         if isinstance(self.random_state, (int, np.integer)):
             seed = int(self.random_state)
@@ -340,6 +355,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         seeds = [g if isinstance(g, Expression) else Expression.parse(g, names)
                  for g in (self.guesses or [])]
+        used = [j for e in [*seeds, *(Expression(s) for s in hyp.subtrees)] for j in e.variables]
+        screen = screening.select_columns(self.feature_selection, X, y, w, names, seed, keep=used)
+        Xs, names_s = X[:, screen.kept], [names[j] for j in screen.kept]
+        seeds = [screening.restrict_expression(e, screen.kept, names_s) for e in seeds]
         config = SearchConfig(
             operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
@@ -349,16 +368,18 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         plan = FitPlan(config, tuple(self._make_proposers()), search=bool(self.search),
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)
-        result = plan.run(X, y, w, seeds=seeds, variable_names=names, callback=callback)
-        table, best = front_table(result.hall_of_fame, X, y, w, variable_names=names,
+        result = plan.run(Xs, y, w, seeds=seeds, variable_names=names_s,
+                          callback=screening.remap_callback(callback, screen.kept))
+        hof = screening.remap_hall_of_fame(result.hall_of_fame, screen.kept)
+        table, best = front_table(hof, X, y, w, variable_names=names,
                                   maxsize=self.maxsize, loss=self.loss,
                                   model_selection=self.model_selection, device=config.device)
         self._set_results(FittedState(
             params=self.get_params(deep=False), variable_names=names, n_features_in=X.shape[1],
-            hall_of_fame=result.hall_of_fame, equations=table, best_index=best,
+            hall_of_fame=hof, equations=table, best_index=best,
             n_evals=result.n_evals, search_time=result.search_time,
             interrupted=result.interrupted, n_proposals=result.n_proposals,
-            proposer_times=result.proposer_times))
+            proposer_times=result.proposer_times, dropped_features=screen.dropped))
         return self
 
     # ------------------------------------------------------------------------
@@ -374,6 +395,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.interrupted_ = bool(state.interrupted)
         self.n_proposals_ = int(state.n_proposals)
         self.proposer_times_ = dict(state.proposer_times)
+        self.dropped_features_ = (screening.empty_dropped() if state.dropped_features is None
+                                  else state.dropped_features)
 
     def to_state(self) -> FittedState:
         """The fitted estimator as plain data (what :func:`symreg.io.save` writes)."""
@@ -388,7 +411,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             search_time=float(getattr(self, "search_time_", 0.0)),
             interrupted=bool(getattr(self, "interrupted_", False)),
             n_proposals=int(getattr(self, "n_proposals_", 0)),
-            proposer_times=dict(getattr(self, "proposer_times_", {})))
+            proposer_times=dict(getattr(self, "proposer_times_", {})),
+            dropped_features=getattr(self, "dropped_features_", None))
 
     @classmethod
     def from_state(cls, state: FittedState) -> SymbolicRegressor:
