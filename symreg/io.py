@@ -215,8 +215,12 @@ def _dropped_records(table: pd.DataFrame | None) -> list[dict[str, Any]]:
     """``dropped_features_`` as JSON records (numbers through :func:`_num`)."""
     if table is None:
         return []
-    return [{k: (v if isinstance(v, str) else _num(v)) for k, v in row.items()}
-            for row in table.to_dict(orient="records")]
+    def value(v):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return int(v)
+        return v if isinstance(v, str) else _num(v)
+
+    return [{k: value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
 
 
 def _dropped_table(records: list[dict[str, Any]]) -> pd.DataFrame:

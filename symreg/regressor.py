@@ -360,7 +360,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Xs, names_s = X[:, screen.kept], [names[j] for j in screen.kept]
         seeds = [screening.restrict_expression(e, screen.kept, names_s) for e in seeds]
         config = SearchConfig(
-            operators=operators, maxsize=int(self.maxsize), time_budget=float(self.time_budget),
+            operators=operators, maxsize=int(self.maxsize),
+            # the screening's seconds come out of the budget (at most half of it)
+            time_budget=max(0.5 * self.time_budget, self.time_budget - screen.seconds),
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
             population_size=int(self.population_size), n_offspring=int(self.population_size),
             structure_tests=None if self.structure_tests is None else tuple(self.structure_tests),

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -59,7 +61,7 @@ DROPPED_COLUMNS = ("feature", "index", "reason", "mutual_info", "mi_threshold", 
                    "shadow_share", "smooth_pvalue")
 
 #: below this many usable rows the tests cannot tell a weak column from noise: keep all
-#: (at 100 rows of the Feynman laws 7 of 468 columns went, at 500 rows 3)
+#: (at 100 rows of the Feynman laws 11 of 468 columns went, at 500 rows 3)
 MIN_ROWS = 200
 #: rows the tests look at; more rows cost time and tell little more
 MAX_ROWS = 1000
@@ -79,8 +81,12 @@ MI_QUANTILE = 0.95
 #: the trees reject a column when, on average over the rounds, more than this share
 #: of the shadows is at least as important (an irrelevant column: 1/2 on average)
 DROP_SHARE = 0.25
-#: the smooth model keeps a column whose F-test p-value is below this
+#: the smooth model keeps a column whose Wald-test p-value is below this
 SMOOTH_ALPHA = 0.1
+#: columns whose share is at most this are the smooth model's core (beyond doubt relevant)
+STRONG_SHARE = 0.05
+#: the smallest residual the smooth model's test believes, relative to y's spread
+RESIDUAL_FLOOR = 1e-6
 #: at most this many columns (those the trees find) in the smooth model's full cubic
 N_CORE = 9
 
@@ -99,6 +105,8 @@ class ScreeningResult:
         tree importance and its shadow threshold, hits and rounds).
     note : str
         Why nothing was screened, when nothing was ("" otherwise).
+    seconds : float
+        Wall-clock time the screening took.
     scores : pandas.DataFrame
         The same scores for every column (empty when nothing was tested).
     """
@@ -107,6 +115,7 @@ class ScreeningResult:
     dropped: pd.DataFrame = field(default_factory=lambda: empty_dropped())
     note: str = ""
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    seconds: float = 0.0
 
 
 def empty_dropped() -> pd.DataFrame:
@@ -147,6 +156,7 @@ def screen_features(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | No
     -------
     ScreeningResult
     """
+    start = time.perf_counter()
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     n, p = X.shape
@@ -184,7 +194,7 @@ def screen_features(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | No
             kept = [j for j, r in zip(tested, reject) if not r]
             dropped.update({int(j): "below shadows" for j in scores["index"][reject]})
     table = _dropped_table(dropped, names, scores)
-    return ScreeningResult(sorted(kept), table, note, scores)
+    return ScreeningResult(sorted(kept), table, note, scores, time.perf_counter() - start)
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:
@@ -224,7 +234,7 @@ def _column_scores(X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
         fi = trees.feature_importances_
         share += (fi[p:][None, :] >= fi[:p][:, None]).mean(axis=1) / n_rounds
         imp += fi[:p] / n_rounds
-    pv = _smooth_pvalues(X, y, w, imp, share <= DROP_SHARE)
+    pv = _smooth_pvalues(X, y, w, imp, share <= STRONG_SHARE)
     return pd.DataFrame({"mutual_info": mi[:p],
                          "mi_threshold": float(np.quantile(mi_null, MI_QUANTILE)),
                          "importance": imp, "shadow_share": share, "smooth_pvalue": pv})
@@ -251,7 +261,10 @@ def _smooth_pvalues(X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
     # a full cubic in the most important columns, cubes and products with the top 3
     # for the others
     ranked = [int(j) for j in np.argsort(-importance) if strong[j]][:N_CORE]
-    core = sorted(ranked)  # noise in the core would get large, poorly calibrated groups
+    # the core's cubic must leave rows to spare: C(c + 3, 3) - 1 terms for c columns
+    while ranked and math.comb(len(ranked) + 3, 3) + 6 * (p - len(ranked)) > n / 3:
+        ranked.pop()
+    core = sorted(ranked)
     powers = [e for e in itertools.product(range(4), repeat=len(core)) if 0 < sum(e) <= 3]
     cols, group = [np.ones(n)], [[] for _ in range(p)]
 
@@ -270,7 +283,7 @@ def _smooth_pvalues(X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
             add(Z[:, j] * Z[:, c], [j, c])
     B = np.column_stack(cols)
     df = n - B.shape[1]
-    if df < max(30, B.shape[1] // 2):
+    if df < max(30, B.shape[1]):
         return np.zeros(p)  # too few rows for the model: every column counts as relevant
     if w is not None:
         sw = np.sqrt(w / w.mean())
@@ -284,7 +297,10 @@ def _smooth_pvalues(X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
     # so the covariance of beta is the heteroscedasticity-robust one (HC3, which holds
     # its level with many terms)
     leverage = np.einsum("ij,jk,ik->i", B, Gi, B)
-    meat = B.T @ (B * ((e / np.maximum(1.0 - leverage, 1e-3)) ** 2)[:, None])
+    # a residual at round-off (the cubic is exact, as for a product in logs) tells
+    # nothing: it is floored at RESIDUAL_FLOOR of y's spread
+    e2 = (e / np.maximum(1.0 - leverage, 1e-3)) ** 2 + RESIDUAL_FLOOR ** 2
+    meat = B.T @ (B * e2[:, None])
     cov = Gi @ meat @ Gi
     pv = np.empty(p)
     for j, g in enumerate(group):
