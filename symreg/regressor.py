@@ -361,8 +361,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         seeds = [screening.restrict_expression(e, screen.kept, names_s) for e in seeds]
         config = SearchConfig(
             operators=operators, maxsize=int(self.maxsize),
-            # the screening's seconds come out of the budget (at most half of it)
-            time_budget=max(0.5 * self.time_budget, self.time_budget - screen.seconds),
+            # the screening's seconds come out of the budget (at most half of it), but not
+            # in a fit bounded by max_evals: its budget must not depend on the clock
+            time_budget=max(0.5 * self.time_budget, self.time_budget
+                            - (0.0 if self.max_evals else screen.seconds)),
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
             population_size=int(self.population_size), n_offspring=int(self.population_size),
             structure_tests=None if self.structure_tests is None else tuple(self.structure_tests),

@@ -101,8 +101,9 @@ class ScreeningResult:
         Indices of the kept columns, in their original order.
     dropped : pandas.DataFrame
         One row per dropped column: :data:`DROPPED_COLUMNS` (name, index,
-        reason, the mutual information and its shadow threshold, the mean
-        tree importance and its shadow threshold, hits and rounds).
+        reason, the mutual information and its shadow threshold, the mean tree
+        importance, the share of shadows at least as important, the smooth
+        model's p-value); the scores are NaN for a constant column.
     note : str
         Why nothing was screened, when nothing was ("" otherwise).
     seconds : float
@@ -149,8 +150,6 @@ def screen_features(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | No
         Fewer usable rows than this: nothing is tested, everything kept.
     n_rounds : int
         Extra-trees rounds, each with fresh shadows.
-    alpha : float
-        Level of the binomial test that rejects a column by its hits.
 
     Returns
     -------
