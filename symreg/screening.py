@@ -162,8 +162,13 @@ def screen_features(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | No
     names = [f"x{i}" for i in range(p)] if names is None else [str(s) for s in names]
     forced = {int(i) for i in keep}
     rows = np.arange(n) if sample_weight is None else np.flatnonzero(np.asarray(sample_weight) > 0)
-    # a column that never changes carries nothing (checked on all rows: a rare value counts)
-    spread = np.ptp(X if len(rows) == n else X[rows], axis=0) if len(rows) else np.ones(p)
+    rng = np.random.default_rng(seed)
+    sub = np.sort(rng.choice(rows, max_rows, replace=False)) if len(rows) > max_rows else rows
+    # a column that never changes carries nothing; one constant on the subsample is
+    # checked on all rows (a rare value counts)
+    spread = np.ptp(X[sub], axis=0) if len(sub) else np.ones(p)
+    for j in np.flatnonzero(spread == 0):
+        spread[j] = np.ptp(X[rows, j])
     constant = [j for j in range(p) if j not in forced and spread[j] == 0]
     if len(constant) == p:
         return ScreeningResult(list(range(p)), note="every column is constant")
@@ -179,9 +184,7 @@ def screen_features(X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | No
     elif np.ptp(y[rows]) == 0:
         note = "y is constant"
     else:
-        rng = np.random.default_rng(seed)
-        if len(rows) > max_rows:
-            rows = np.sort(rng.choice(rows, max_rows, replace=False))
+        rows = sub
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[rows]
         scores = _column_scores(X[np.ix_(rows, tested)], y[rows], w, rng, n_rounds)
         scores.insert(0, "index", tested)
