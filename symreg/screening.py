@@ -221,8 +221,9 @@ def _column_scores(X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
         return np.column_stack([Xr[rng.permutation(n), j] for j in cols])
 
     # univariate, on at most MI_ROWS rows (the kNN estimate is the costly part)
-    m = min(n, MI_ROWS)
-    mi = mutual_info_regression(np.hstack([Xr[:m], shadows(0)[:m], shadows(1)[:m]]), yr[:m],
+    # (random rows: a table sorted by some column must not bias them)
+    sub = np.sort(rng.choice(n, MI_ROWS, replace=False)) if n > MI_ROWS else np.arange(n)
+    mi = mutual_info_regression(np.hstack([Xr, shadows(0), shadows(1)])[sub], yr[sub],
                                 n_neighbors=3, random_state=int(rng.integers(2**31)))
     mi_null = mi[p:]
     # multivariate: per round, the share of shadows at least as important as the column
