@@ -26,6 +26,7 @@ from .plan import FitPlan
 from .search.engine import SearchConfig, SearchProgress
 from .search.pool import BACKENDS
 from .search.structure import get_structure_tests
+from .threads import check_n_threads, fit_threads, limit_threads
 
 __all__ = ["SymbolicRegressor", "from_pysr", "load"]
 
@@ -92,6 +93,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Seed. ``None`` draws one.
     n_jobs : int, default=1
         Search workers (processes, or Ray tasks with ``backend="ray"``).
+    n_threads : int, optional
+        Threads of each search process (torch, BLAS, OpenMP; restored after the
+        fit). ``None``: ``SYMREG_NUM_THREADS`` if set, else the cores free when
+        the fit starts divided by ``n_jobs`` (see :mod:`symreg.threads`).
     device : str, optional
         ``"cpu"``, ``"cuda"`` or ``None``/``"auto"`` (CUDA when available).
     model_selection : {"best", "accuracy", "score", "bic"}, default="best"
@@ -192,6 +197,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         proposer_time_fraction: float = 0.3,
         hypotheses: dict | None = None,
         structure_tests: Sequence[str] | None = None,
+        n_threads: int | None = None,
         feature_selection: str | Sequence[str | int] | None = "auto",
     ):
         self.operators = operators
@@ -212,6 +218,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.proposer_time_fraction = proposer_time_fraction
         self.hypotheses = hypotheses
         self.structure_tests = structure_tests
+        self.n_threads = n_threads
         self.feature_selection = feature_selection
 
     # ------------------------------------------------------------------------
@@ -225,6 +232,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"max_evals must be >= 1, got {self.max_evals!r}")
         if not isinstance(self.n_jobs, (int, np.integer)) or self.n_jobs < 1:
             raise ValueError(f"n_jobs must be an integer >= 1, got {self.n_jobs!r}")
+        check_n_threads(self.n_threads)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.model_selection not in MODEL_SELECTIONS:
@@ -356,7 +364,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         seeds = [g if isinstance(g, Expression) else Expression.parse(g, names)
                  for g in (self.guesses or [])]
         used = [j for e in [*seeds, *(Expression(s) for s in hyp.subtrees)] for j in e.variables]
-        screen = screening.select_columns(self.feature_selection, X, y, w, names, seed, keep=used)
+        with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
+            screen = screening.select_columns(self.feature_selection, X, y, w, names, seed,
+                                              keep=used)
         Xs, names_s = X[:, screen.kept], [names[j] for j in screen.kept]
         seeds = [screening.restrict_expression(e, screen.kept, names_s) for e in seeds]
         config = SearchConfig(
@@ -372,12 +382,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         plan = FitPlan(config, tuple(self._make_proposers()), search=bool(self.search),
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)
-        result = plan.run(Xs, y, w, seeds=seeds, variable_names=names_s,
-                          callback=screening.remap_callback(callback, screen.kept))
-        hof = screening.remap_hall_of_fame(result.hall_of_fame, screen.kept)
-        table, best = front_table(hof, X, y, w, variable_names=names,
-                                  maxsize=self.maxsize, loss=self.loss,
-                                  model_selection=self.model_selection, device=config.device)
+        with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
+            result = plan.run(Xs, y, w, seeds=seeds, variable_names=names_s,
+                              callback=screening.remap_callback(callback, screen.kept))
+            hof = screening.remap_hall_of_fame(result.hall_of_fame, screen.kept)
+            table, best = front_table(hof, X, y, w, variable_names=names,
+                                      maxsize=self.maxsize, loss=self.loss,
+                                      model_selection=self.model_selection, device=config.device)
         self._set_results(FittedState(
             params=self.get_params(deep=False), variable_names=names, n_features_in=X.shape[1],
             hall_of_fame=hof, equations=table, best_index=best,

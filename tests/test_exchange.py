@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from symreg.operators import DEFAULT_OPERATORS
+from symreg.pareto import HallOfFame
 from symreg.search import pool
 from symreg.search.engine import SearchConfig, search
 from symreg.search.exchange import Exchange, FileExchange, _Board
@@ -126,7 +127,7 @@ class _Captured(Exception):
     pass
 
 
-def test_run_search_gives_unbounded_workers_one_shared_exchange(monkeypatch):
+def test_run_search_gives_bounded_workers_no_exchange(monkeypatch):
     captured = []
 
     def fake(X, y, w, configs, seeds, deadline):
@@ -135,18 +136,121 @@ def test_run_search_gives_unbounded_workers_one_shared_exchange(monkeypatch):
 
     monkeypatch.setattr(pool, "_run_processes", fake)
     X, y = _noise()
-    with pytest.raises(_Captured):
-        run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=5.0, seed=7),
-                   n_jobs=3)
-    configs = captured[-1]
-    assert [c.worker for c in configs] == [0, 1, 2] and [c.seed for c in configs] == [7, 8, 9]
-    assert all(isinstance(c.exchange, FileExchange) for c in configs)
-    assert len({c.exchange.directory for c in configs}) == 1
     # bounded by evaluations: reproducible, so no exchange, and the evaluations are split
     with pytest.raises(_Captured):
         run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, max_evals=3000, seed=0),
                    n_jobs=2)
     assert all(c.exchange is None and c.max_evals == 1500 for c in captured[-1])
+    assert all(c.role == "full" for c in captured[-1])
+
+
+def _led_run(monkeypatch, best_loss: float, n_jobs: int = 3):
+    """run_search unbounded with the lead and the spawning faked: the lead's config,
+    the followers' configs."""
+    from symreg.search.engine import SearchProgress, SearchResult
+
+    lead, followers = [], []
+
+    def fake_search(X, y, config, w, seeds, callback):
+        lead.append(config)
+        callback(SearchProgress(0.1, 10, 100.0, best_loss, 1, "seeds"))
+        return SearchResult(HallOfFame(config.maxsize), 10, 0.1)
+
+    def fake_start(target, args, **kw):
+        followers.append(args[3])
+        return kw["tag"]
+
+    monkeypatch.setattr(pool, "search", fake_search)
+    monkeypatch.setattr(pool, "worker_count", lambda n: n)   # free cores whatever the load
+    monkeypatch.setattr(pool, "start_child", fake_start)
+    monkeypatch.setattr(pool, "_collect", lambda children, until=None: ([], False))
+    monkeypatch.setattr(pool, "kill_children", lambda children: children.clear())
+    X, y = _noise()
+    run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=5.0, seed=7),
+               n_jobs=n_jobs)
+    return lead[0], followers
+
+
+def test_unbounded_workers_follow_one_lead_through_one_exchange(monkeypatch):
+    lead, followers = _led_run(monkeypatch, best_loss=1.0)
+    assert (lead.worker, lead.seed, lead.role) == (0, 7, "lead")
+    assert [c.worker for c in followers] == [1, 2] and [c.seed for c in followers] == [8, 9]
+    assert all(c.role == "follow" for c in followers)
+    configs = [lead, *followers]
+    assert all(isinstance(c.exchange, FileExchange) for c in configs)
+    assert len({c.exchange.directory for c in configs}) == 1
+
+
+def test_no_follower_starts_when_the_first_structure_stage_is_exact(monkeypatch):
+    lead, followers = _led_run(monkeypatch, best_loss=0.0)
+    assert lead.role == "lead" and followers == []
+
+
+def test_a_busy_machine_runs_one_worker_inline(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pool, "worker_count", lambda n: 1)
+    monkeypatch.setattr(pool, "_run_led", lambda *a: calls.append("led"))
+    monkeypatch.setattr(pool, "search", lambda *a: calls.append(a[2].role))
+    X, y = _noise()
+    run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=5.0), n_jobs=2)
+    assert calls == ["full"]
+
+
+def test_hand_over_and_wait_for_it(tmp_path):
+    ex = FileExchange(tmp_path)
+    t0 = time.time()
+    assert ex.wait_for_start(t0 + 0.1) is None and time.time() >= t0 + 0.1
+    ex.hand_over({"front": [(["x0"], [], 1.0)], "population": [(["x1"], [])]})
+    assert ex.wait_for_start(0.0) == {"front": [[["x0"], [], 1.0]], "population": [[["x1"], []]]}
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_lead_hands_over_and_a_follower_starts_from_it(tmp_path, one_torch_thread):
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 2, size=(200, 2))
+    y = 2.5 * X[:, 0] * X[:, 1]
+    ex = FileExchange(tmp_path)
+    base = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=20_000, seed=0,
+                        exchange=ex, population_size=60, n_offspring=60, polish=False,
+                        mcts=False)
+    lead = search(X, y, replace(base, role="lead"))
+    assert lead.stopped_early
+    start = ex.wait_for_start(0.0)
+    assert start["front"] and start["population"]
+    # the follower computes no structure of its own: the lead's exact formula stops it
+    follower = search(X, y, replace(base, role="follow", worker=1, seed=1))
+    assert follower.stopped_early and follower.n_received >= len(start["front"])
+    assert "enumerate" not in follower.phases and follower.n_evals < lead.n_evals
+
+
+def test_a_follower_evolves_until_the_hand_over_comes(tmp_path, one_torch_thread):
+    X, y = _noise()
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=3_000, seed=0,
+                          exchange=FileExchange(tmp_path), role="follow", population_size=60,
+                          n_offspring=60, polish=False, mcts=False)
+    result = search(X, y, config)    # no lead: it claims the cheap work and evolves alone
+    assert result.n_evals >= 3_000 and result.n_received == 0
+    assert "evolve" in result.phases and "enumerate" in result.phases
+    assert (tmp_path / "claim_enumerate").exists()
+
+
+def test_claimed_work_is_done_once(tmp_path):
+    a, b = FileExchange(tmp_path), FileExchange(tmp_path)
+    assert a.claim("stage-0") and not b.claim("stage-0") and not a.claim("stage-0")
+    assert b.claim("enumerate")
+
+
+def test_a_follower_skips_the_stages_others_claimed(tmp_path, one_torch_thread):
+    X, y = _noise()
+    ex = FileExchange(tmp_path)
+    for k in range(20):
+        ex.claim(f"stage-{k}")
+    ex.claim("enumerate")
+    config = SearchConfig(operators=DEFAULT_OPERATORS, time_budget=1e6, max_evals=3_000, seed=0,
+                          exchange=ex, role="follow", population_size=60, n_offspring=60,
+                          polish=False, mcts=False)
+    result = search(X, y, config)
+    assert "enumerate" not in result.phases and result.phases["seeds"] < result.phases["evolve"]
 
 
 def test_worker_processes_share_their_fronts(tmp_path):
@@ -187,3 +291,30 @@ def test_ray_exchange_actor():
     finally:
         if started:
             ray.shutdown()
+
+
+def test_a_led_pool_runs_end_to_end(monkeypatch):
+    """Two real workers (the load check skipped): the lead here, a follower forked from
+    the fork server; the merged front is a valid hall of fame."""
+    started, merged = [], []
+    real_start, real_merge = pool.start_child, pool._merge
+
+    def spy_start(*a, **k):
+        started.append(k["tag"])
+        return real_start(*a, **k)
+
+    def spy_merge(results, config, interrupted):
+        merged.append(results)
+        return real_merge(results, config, interrupted)
+
+    monkeypatch.setattr(pool, "worker_count", lambda n: n)
+    monkeypatch.setattr(pool, "start_child", spy_start)
+    monkeypatch.setattr(pool, "_merge", spy_merge)
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = np.sin(X[:, 0]) * X[:, 1] + rng.normal(0, 0.1, 200)   # noisy: never exact
+    result = run_search(X, y, SearchConfig(operators=DEFAULT_OPERATORS, time_budget=4.0, seed=0,
+                                           population_size=60, n_offspring=60), n_jobs=2)
+    assert started == [1]
+    assert 1 <= len(merged[0]) <= 2 and result.hall_of_fame.front()
+    assert not result.interrupted

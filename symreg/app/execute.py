@@ -14,13 +14,14 @@ import traceback
 from typing import Any
 
 from ..bench.runner import json_safe
+from ..threads import limit_threads
 from .jobs import regressor_kwargs
 
 __all__ = ["execute_job", "job_outcome", "local_job", "ray_job"]
 
 
 def execute_job(data: str, target: str | None, settings: dict[str, Any],
-                table: Any = None) -> dict[str, Any]:
+                table: Any = None, threads: int | None = None) -> dict[str, Any]:
     """Fit one dataset; the JSON-safe result that the store keeps.
 
     Parameters
@@ -29,6 +30,9 @@ def execute_job(data: str, target: str | None, settings: dict[str, Any],
         As in :class:`~symreg.app.jobs.Job`.
     table : symreg.datasets.tables.Table, optional
         The data already read (Ray ships it); else ``data`` is read here.
+    threads : int, optional
+        The job's share of the cores: its fit's search processes split them
+        (``n_threads``, see :mod:`symreg.threads`). None: the fit's own policy.
 
     Returns
     -------
@@ -45,7 +49,10 @@ def execute_job(data: str, target: str | None, settings: dict[str, Any],
 
     if table is None:
         table = read_table(data, target=target)
-    model = SymbolicRegressor(**regressor_kwargs(settings))
+    kwargs = regressor_kwargs(settings)
+    if threads is not None:
+        kwargs.setdefault("n_threads", max(1, int(threads) // int(kwargs.get("n_jobs", 1))))
+    model = SymbolicRegressor(**kwargs)
     start = time.perf_counter()
     model.fit(table.X, table.y)
     fit_seconds = time.perf_counter() - start
@@ -64,13 +71,13 @@ def execute_job(data: str, target: str | None, settings: dict[str, Any],
     })
 
 
-def job_outcome(data: str, target: str | None, settings: dict[str, Any], table: Any = None
-             ) -> dict[str, Any]:
+def job_outcome(data: str, target: str | None, settings: dict[str, Any], table: Any = None,
+                threads: int | None = None) -> dict[str, Any]:
     """:func:`execute_job` as a message that never raises: ``ok`` with ``result``, or the
     error as one line (and the traceback)."""
     out: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
     try:
-        out.update(ok=True, result=execute_job(data, target, settings, table))
+        out.update(ok=True, result=execute_job(data, target, settings, table, threads))
     except BaseException as exc:  # noqa: BLE001 - every failure is a row, not a dead batch
         text = " ".join(str(exc).split())[:500]
         out.update(ok=False, error=f"{type(exc).__name__}: {text}" if text else type(exc).__name__,
@@ -79,24 +86,15 @@ def job_outcome(data: str, target: str | None, settings: dict[str, Any], table: 
 
 
 
-def _set_threads(threads: int) -> None:
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-
-
 def local_job(data: str, target: str | None, settings: dict[str, Any], threads: int
               ) -> dict[str, Any]:
     """Body of a local job process (started by :func:`symreg.processes.start_child`)."""
-    _set_threads(threads)
-    return job_outcome(data, target, settings)
+    with limit_threads(threads):
+        return job_outcome(data, target, settings, threads=threads)
 
 
 def ray_job(data: str, target: str | None, settings: dict[str, Any], table: Any,
             threads: int) -> dict[str, Any]:
     """Body of a Ray task: the table comes through Ray's object store."""
-    _set_threads(threads)
-    return job_outcome(data, target, settings, table)
+    with limit_threads(threads):
+        return job_outcome(data, target, settings, table, threads)

@@ -172,8 +172,9 @@ class SymregMethod(Method):
         previous = torch.get_num_threads()
         torch.set_num_threads(n_threads)
         try:
+            # n_threads threads in all: n_threads search processes of one thread each
             model = SymbolicRegressor(time_budget=time_budget, random_state=seed, n_jobs=n_threads,
-                                      **self.options)
+                                      **{"n_threads": 1, **self.options})
             model.fit(X, y, variable_names=names)
         finally:
             torch.set_num_threads(previous)

@@ -98,6 +98,11 @@ class SearchConfig:
     exchange: Exchange | None = None
     worker: int = 0
     exchange_every: int = 5
+    # in a pool of local workers (see .pool): "lead" fits the seeds and the first
+    # structure stage and hands its state over through `exchange`; "follow" takes
+    # that in; both share the other cheap stages by claims; "full" (alone) runs
+    # every phase
+    role: str = "full"
 
 
 @dataclass
@@ -193,6 +198,8 @@ class _Search(SeedPhases, Evolution, TreeSearch, Polish):
         self.tree: StructureMCTS | None = None
         self.seed_exprs: list[Expression] = []
         self.n_received = 0
+        # a follower whose lead has not handed over yet (see .seeding)
+        self.awaiting_start = False
         # unknown names raise here, before any work
         self.structure_tests = get_structure_tests(config.structure_tests)
 
@@ -241,8 +248,11 @@ class _Search(SeedPhases, Evolution, TreeSearch, Polish):
         interrupted = False
         try:
             self._phase("seeds", self._seed_phase, seeds)
-            if not self._exact() and not self.budget.exhausted(self._reserve()):
+            if (not self._exact() and not self.budget.exhausted(self._reserve())
+                    and self._claim("enumerate")):
                 self._phase("enumerate", self._enumeration_phase)
+            if self.cfg.role == "lead":
+                self._hand_over()
             if not self._exact() and not self.budget.exhausted(self._reserve()):
                 self._phase("evolve", self._evolution_phase)
         except KeyboardInterrupt:

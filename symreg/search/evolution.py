@@ -73,6 +73,8 @@ class Evolution:
                 self.population += elite
                 self.pop_keys += [self._key(e) for e in elite]
                 self.pop_nmse = np.concatenate([self.pop_nmse, self._score(elite)])
+            if self.awaiting_start:
+                self._take_start()
             if cfg.exchange is not None and generation % cfg.exchange_every == 0:
                 self._exchange()
             if cfg.mcts and generation % cfg.mcts_every == 0:

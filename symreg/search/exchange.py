@@ -13,18 +13,29 @@ wrote.
   a Ray cluster, where no folder is shared.
 
 A front travels as ``[(tokens, constants, loss), ...]``.
+
+Local workers also share their beginning: each piece of the cheap phases
+(a stage of structure tests, the enumeration) is run by the first worker to
+claim it (:meth:`FileExchange.claim`), and the first worker hands its hall of
+fame and population over (:meth:`FileExchange.hand_over`) to the others, spawned
+meanwhile (:meth:`FileExchange.wait_for_start`), instead of each repeating that
+work.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 __all__ = ["Exchange", "FileExchange", "RayExchange", "make_ray_exchange"]
 
 Front = list[tuple[list[str], list[float], float]]
+
+#: seconds between two looks for the first worker's hand-over
+START_POLL_SECONDS = 0.02
 
 
 class Exchange(ABC):
@@ -33,6 +44,11 @@ class Exchange(ABC):
     @abstractmethod
     def swap(self, worker: int, front: Front) -> Front:
         """Publish ``worker``'s front; return the other workers' latest fronts."""
+
+    def claim(self, name: str) -> bool:
+        """Whether the caller is the first to claim the piece of work ``name``
+        (by default every caller is: each worker does every piece)."""
+        return True
 
 
 class FileExchange(Exchange):
@@ -55,6 +71,38 @@ class FileExchange(Exchange):
             except (OSError, ValueError):  # replaced while read: next time
                 continue
         return out
+
+    def claim(self, name: str) -> bool:
+        """The first caller creates ``claim_<name>`` (atomically); later ones cannot."""
+        try:
+            os.close(os.open(Path(self.directory) / f"claim_{name}",
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def hand_over(self, start: dict) -> None:
+        """Publish the first worker's state after its cheap phases (``front``: a
+        :data:`Front`; ``population``: ``[(tokens, constants), ...]``)."""
+        folder = Path(self.directory)
+        tmp = folder / f".start.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(start))
+        os.replace(tmp, folder / "start.json")
+
+    def wait_for_start(self, until: float) -> dict | None:
+        """The first worker's hand-over, waiting for it until ``until`` (wall-clock
+        time, as ``time.time()``); None when it did not come (or cannot be read)."""
+        path = Path(self.directory) / "start.json"
+        while True:
+            try:
+                return json.loads(path.read_text())
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError):
+                return None
+            if time.time() >= until:
+                return None
+            time.sleep(START_POLL_SECONDS)
 
 
 class _Board:

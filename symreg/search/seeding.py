@@ -1,5 +1,12 @@
 """The search's first phases: seeds and cheap structure, then exhaustive enumeration.
 
+In a pool of local workers the lead fits the seeds and the first stage; the
+screened stages and the enumeration go to whichever worker claims each first
+(:meth:`SeedPhases._claim`), and before each stage a worker takes the others'
+fronts, so a law found by one stops all. The lead then hands its hall of fame and
+population over (:meth:`SeedPhases._hand_over`); a follower takes them in
+whenever they come (:meth:`SeedPhases._take_start`).
+
 A mixin of :class:`symreg.search.engine._Search` (it uses the search's data, hall
 of fame, budget and helpers). The structure tests come from the registry
 (:mod:`symreg.search.structure`) and run stage by stage: the first stage is fitted
@@ -9,6 +16,7 @@ few are refitted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +33,7 @@ from .tuning import (
     ENUMERATION_MIN_UNDER_EVALS,
     ENUMERATION_PROBES,
     ENUMERATION_RATE,
+    EXCHANGE_LENGTH_FACTOR,
     FIT_RESTARTS,
     SCREEN_DECIMALS,
     SCREEN_FLOOR,
@@ -32,6 +41,9 @@ from .tuning import (
     SEED_MAX_ITER,
     SEED_RESTARTS,
 )
+
+#: the lead hands over at most this many population members per population_size
+HANDOVER_POPULATION_FACTOR = 4
 
 __all__: list[str] = []
 
@@ -45,6 +57,13 @@ class SeedPhases:
         self.seed_exprs = list(given)  # they enter the tree's pool too
         tests = stages(self.structure_tests)
         first = tests.pop(0) if tests and not tests[0][0].screen else []
+        if self.cfg.role == "follow":
+            # the lead has fitted the first stage and the seeds: they come with its
+            # hand-over; the follower takes the screened stages the lead has not
+            first, given = [], []
+            self.population.extend(self.seed_exprs)
+            self.awaiting_start = True
+            self._take_start()
         cands = self._structure_candidates(first, seed=0)
         cands = [c for c in cands if c.n_variables <= d]
         if first:
@@ -66,9 +85,11 @@ class SeedPhases:
         # their constants come from the linearised fits, so scoring them as they
         # are is a fair screen; only the best few are refitted
         seed = int(self.rng.integers(1 << 31))
-        for stage in tests:
-            if self._exact() or self.budget.exhausted(self._reserve()):
+        for k, stage in enumerate(tests):
+            if self._shared_exact() or self.budget.exhausted(self._reserve()):
                 return
+            if not self._claim(f"stage-{k}"):
+                continue   # another worker of the pool runs this stage
             more = [c for c in self._structure_candidates(stage, seed) if c.n_variables <= d]
             if not more:
                 continue
@@ -115,3 +136,72 @@ class SeedPhases:
         self._fit_into_hof(best, n_restarts=FIT_RESTARTS)
         self.population.extend(exprs)
 
+
+    # -- a pool's shared beginning ----------------------------------------------
+    def _hand_over(self) -> None:
+        """The lead's state after the cheap phases, for the followers (whatever
+        goes wrong, the lead goes on)."""
+        front = [(list(c.expr.tokens), c.expr.constants.tolist(), float(c.loss))
+                 for c in self.hof.candidates()]
+        pop = self.population[:HANDOVER_POPULATION_FACTOR * self.cfg.population_size]
+        start = {"front": front,
+                 "population": [(list(e.tokens), e.constants.tolist()) for e in pop]}
+        # a broken channel never stops the lead: the followers then evolve on their own
+        with contextlib.suppress(Exception):
+            self.cfg.exchange.hand_over(start)
+
+    def _claim(self, name: str) -> bool:
+        """Whether this worker runs the piece of cheap work ``name``: always alone;
+        in a pool, the first worker to claim it (a broken channel: do it)."""
+        if self.cfg.role == "full" or self.cfg.exchange is None:
+            return True
+        try:
+            return bool(self.cfg.exchange.claim(name))
+        except Exception:  # noqa: BLE001 - doing the work twice beats not doing it
+            return True
+
+    def _shared_exact(self) -> bool:
+        """Whether the hall of fame is exact, in a pool after taking the others'
+        fronts (a stage another worker ran may have found the law)."""
+        if self.cfg.role != "full" and self.cfg.exchange is not None:
+            if self.awaiting_start:
+                self._take_start()
+            self._exchange()
+        return self._exact()
+
+    def _take_start(self) -> bool:
+        """Take the lead's hand-over into the hall of fame (same data, so the losses
+        stand) and the population, if it has come; whether it had."""
+        try:
+            start = self.cfg.exchange.wait_for_start(0.0)
+        except Exception:  # noqa: BLE001 - a broken channel never stops a worker
+            start = None
+        if start is None:
+            return False
+        self.awaiting_start = False
+        exprs, losses = self._received(start.get("front", ()), with_loss=True)
+        self.hof.update(exprs, np.asarray(losses, dtype=np.float64))
+        population, _ = self._received(start.get("population", ()), with_loss=False)
+        self.n_received += len(exprs) + len(population)
+        self.population.extend(population)
+        if self.pop_keys or len(self.pop_nmse):
+            # evolving already: the newcomers are scored and join the ranks
+            self.pop_keys += [self._key(e) for e in population]
+            self.pop_nmse = np.concatenate([self.pop_nmse, self._score(population)])
+        return True
+
+    def _received(self, items, with_loss: bool) -> tuple[list[Expression], list[float]]:
+        """Expressions (and losses) from a hand-over, the malformed and the too
+        large left out."""
+        exprs, losses = [], []
+        for item in items:
+            try:
+                expr = Expression(item[0], item[1])
+                loss = float(item[2]) if with_loss else 0.0
+            except (TypeError, ValueError, IndexError):
+                continue
+            if (expr.n_variables <= self.X.shape[1]
+                    and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize):
+                exprs.append(expr)
+                losses.append(loss)
+        return exprs, losses
