@@ -53,6 +53,8 @@ class FittedState:
         The column names of a DataFrame X.
     n_evals, search_time, interrupted, n_proposals, proposer_times
         The fit's numbers (``n_evals_`` and so on).
+    dropped_features : pandas.DataFrame, optional
+        Columns the screening dropped (``dropped_features_``; None: none).
     """
 
     params: dict[str, Any]
@@ -67,6 +69,7 @@ class FittedState:
     interrupted: bool = False
     n_proposals: int = 0
     proposer_times: dict[str, float] = field(default_factory=dict)
+    dropped_features: pd.DataFrame | None = None
 
     @property
     def best(self) -> Expression:

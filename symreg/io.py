@@ -43,6 +43,7 @@ from . import operators as ops
 from .expression import CONST, Expression
 from .fitted import FittedState, equations_table
 from .pareto import HallOfFame
+from .screening import DROPPED_COLUMNS, empty_dropped
 
 __all__ = [
     "FORMAT",
@@ -200,6 +201,7 @@ def _document(state: FittedState, metadata: dict[str, Any]) -> dict[str, Any]:
             "interrupted": bool(state.interrupted),
             "n_proposals": int(state.n_proposals),
             "proposer_times": {str(k): _num(v) for k, v in state.proposer_times.items()},
+            "dropped_features": _dropped_records(state.dropped_features),
         },
         "metadata": {
             "symreg_version": __version__,
@@ -207,6 +209,28 @@ def _document(state: FittedState, metadata: dict[str, Any]) -> dict[str, Any]:
             **metadata,
         },
     }
+
+
+def _dropped_records(table: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """``dropped_features_`` as JSON records (numbers through :func:`_num`)."""
+    if table is None:
+        return []
+    def value(v):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return int(v)
+        return v if isinstance(v, str) else _num(v)
+
+    return [{k: value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+
+
+def _dropped_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    if not records:
+        return empty_dropped()
+    table = pd.DataFrame([{k: (v if k in ("feature", "reason") else _unnum(v))
+                           for k, v in r.items()} for r in records])
+    table = table.reindex(columns=list(DROPPED_COLUMNS))
+    table["index"] = table["index"].astype(int)
+    return table
 
 
 def _full_hof_table(state: FittedState) -> pd.DataFrame:
@@ -359,7 +383,8 @@ def read_state(path: str | Path) -> FittedState:
             search_time=_unnum(fit.get("search_time", 0.0)),
             interrupted=bool(fit.get("interrupted", False)),
             n_proposals=int(fit.get("n_proposals", 0)),
-            proposer_times={k: _unnum(v) for k, v in fit.get("proposer_times", {}).items()})
+            proposer_times={k: _unnum(v) for k, v in fit.get("proposer_times", {}).items()},
+            dropped_features=_dropped_table(fit.get("dropped_features", [])))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"{_model_file(path)} is damaged: {type(exc).__name__}: {exc}") from None
 

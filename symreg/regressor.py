@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import operators as ops
+from . import screening
 from .constants import fit_constants
 from .evaluate import LOSSES, resolve_device
 from .expression import Expression
@@ -144,6 +145,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         computed on all rows, out of the same ``time_budget``. ``"auto"``: a few
         thousand rows, more when the data look noisy and the budget allows (see
         :mod:`symreg.rows`); an integer: that many; None: all rows.
+    feature_selection : "auto", None or list of str or int, default="auto"
+        Screen the columns before the search and search only those that carry
+        information about y (see :mod:`symreg.screening`: each column against
+        shuffled copies, by mutual information, tree importances and a smooth
+        model; a column goes only when all three find it no better than noise,
+        and small tables keep everything). The formulas read the original
+        columns. ``None`` or ``False``: keep all. A list: screen, but keep the
+        columns it names (names or indices). Columns used by ``guesses`` or by
+        the ``hypotheses``' subtrees are always kept.
 
     Attributes
     ----------
@@ -168,6 +178,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Whether the fit was stopped with Ctrl-C (the best so far is kept).
     proposer_times_ : dict
         Seconds each proposer took, by name (empty without proposers).
+    dropped_features_ : pandas.DataFrame
+        Columns the screening dropped, one row each: ``feature``, ``index``,
+        ``reason`` and the scores behind it (empty when none was dropped).
     n_proposals_ : int
         Candidates the proposers returned.
     """
@@ -194,6 +207,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         structure_tests: Sequence[str] | None = None,
         n_threads: int | None = None,
         search_rows: int | str | None = "auto",
+        feature_selection: str | Sequence[str | int] | None = "auto",
     ):
         self.operators = operators
         self.maxsize = maxsize
@@ -215,6 +229,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.structure_tests = structure_tests
         self.n_threads = n_threads
         self.search_rows = search_rows
+        self.feature_selection = feature_selection
 
     # ------------------------------------------------------------------------
     def _check_params(self) -> tuple[str, ...]:
@@ -351,7 +366,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self._check_params()
         X, y, w, names = self._validate_input(X, y, sample_weight, variable_names)
         self.variable_names_ = names
-        operators, _ = self._operators_and_hypothesis(names)
+        operators, hyp = self._operators_and_hypothesis(names)
         # an int seeds the search directly; None or a RandomState draws a seed
         if isinstance(self.random_state, (int, np.integer)):
             seed = int(self.random_state)
@@ -359,11 +374,20 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         seeds = [g if isinstance(g, Expression) else Expression.parse(g, names)
                  for g in (self.guesses or [])]
+        used = [j for e in [*seeds, *(Expression(s) for s in hyp.subtrees)] for j in e.variables]
+        with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
+            screen = screening.select_columns(self.feature_selection, X, y, w, names, seed,
+                                              keep=used)
+        Xs, names_s = X[:, screen.kept], [names[j] for j in screen.kept]
+        seeds = [screening.restrict_expression(e, screen.kept, names_s) for e in seeds]
+        # the screening's seconds come out of the budget (at most half of it), but not in
+        # a fit bounded by max_evals: its budget must not depend on the clock
+        budget = max(0.5 * self.time_budget,
+                     self.time_budget - (0.0 if self.max_evals else screen.seconds))
         # a big table: the plan runs on a sample, checked on all rows after it
-        rows = plan_rows(self.search_rows, X, y, w, time_budget=float(self.time_budget), seed=seed)
+        rows = plan_rows(self.search_rows, Xs, y, w, time_budget=budget, seed=seed)
         config = SearchConfig(
-            operators=operators, maxsize=int(self.maxsize),
-            time_budget=float(self.time_budget) - rows.reserve,
+            operators=operators, maxsize=int(self.maxsize), time_budget=budget - rows.reserve,
             max_evals=self.max_evals, seed=seed, device=resolve_device(self.device),
             population_size=int(self.population_size), n_offspring=int(self.population_size),
             structure_tests=None if self.structure_tests is None else tuple(self.structure_tests),
@@ -372,9 +396,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)
         with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
-            result = plan.run(*rows.take(X, y, w), seeds=seeds, variable_names=names,
-                              callback=callback)
-            hof = rows.recheck(result.hall_of_fame, X, y, w, device=config.device)
+            result = plan.run(*rows.take(Xs, y, w), seeds=seeds, variable_names=names_s,
+                              callback=screening.remap_callback(callback, screen.kept))
+            hof = rows.recheck(result.hall_of_fame, Xs, y, w, device=config.device)
+            hof = screening.remap_hall_of_fame(hof, screen.kept)
             table, best = front_table(hof, X, y, w, variable_names=names,
                                       maxsize=self.maxsize, loss=self.loss,
                                       model_selection=self.model_selection, device=config.device)
@@ -383,7 +408,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             hall_of_fame=hof, equations=table, best_index=best,
             n_evals=result.n_evals, search_time=result.search_time + rows.seconds,
             interrupted=result.interrupted, n_proposals=result.n_proposals,
-            proposer_times=result.proposer_times))
+            proposer_times=result.proposer_times, dropped_features=screen.dropped))
         # the fit's temporaries are freed; hand their pages back to the OS
         release_memory()
         return self
@@ -401,6 +426,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.interrupted_ = bool(state.interrupted)
         self.n_proposals_ = int(state.n_proposals)
         self.proposer_times_ = dict(state.proposer_times)
+        self.dropped_features_ = (screening.empty_dropped() if state.dropped_features is None
+                                  else state.dropped_features)
 
     def to_state(self) -> FittedState:
         """The fitted estimator as plain data (what :func:`symreg.io.save` writes)."""
@@ -415,7 +442,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             search_time=float(getattr(self, "search_time_", 0.0)),
             interrupted=bool(getattr(self, "interrupted_", False)),
             n_proposals=int(getattr(self, "n_proposals_", 0)),
-            proposer_times=dict(getattr(self, "proposer_times_", {})))
+            proposer_times=dict(getattr(self, "proposer_times_", {})),
+            dropped_features=getattr(self, "dropped_features_", None))
 
     @classmethod
     def from_state(cls, state: FittedState) -> SymbolicRegressor:

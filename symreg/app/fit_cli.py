@@ -263,10 +263,16 @@ def fit(
             "interrupted": interrupted,
             "n_evals": int(model.n_evals_),
             "search_time": _finite(model.search_time_),
+            "dropped_features": [str(f) for f in model.dropped_features_["feature"]],
         }
         typer.echo(json.dumps(payload, indent=2))
     else:
         _print_front(model, r2, target, console)
+        dropped = model.dropped_features_
+        if len(dropped):
+            console.print(f"dropped {len(dropped)} of {model.n_features_in_} columns as "
+                          f"uninformative: {', '.join(map(str, dropped['feature']))}",
+                          highlight=False)
         if interrupted:
             console.print("interrupted: the best formulas found so far are kept", style="yellow",
                           highlight=False)
