@@ -8,11 +8,14 @@ are rows of one buffer, identical subtrees are computed once, and the operator
 nodes run in stages, one tensor operation per operator and height for the
 whole batch (see :mod:`symreg.program`).
 
-The points are taken in blocks (:data:`POINT_BLOCK`): the whole program runs on
-one block of points, the loss of that block is added to each expression's
-total, and the next block reuses the same buffers. Blocks keep the buffer of a
-program near the processor's cache instead of streaming rows × points through
-memory, bound the memory at a million points, and allocate nothing per block.
+The points are taken in blocks: the whole program runs on one block of
+points, the loss of that block is added to each expression's total, and the
+next block reuses the same buffers. A block holds about :data:`BLOCK_BYTES` of
+values (between :data:`MIN_BLOCK` and :data:`MAX_BLOCK` points), which keeps a
+program's buffer near the processor's cache instead of streaming rows × points
+through memory, while each tensor operation still covers enough values to
+repay its call; blocks also bound the memory at a million points and allocate
+nothing per block.
 The built-in losses are computed in place on the gathered predictions and
 summed in float64.
 
@@ -30,10 +33,15 @@ import torch
 from .expression import Expression
 from .program import Program, compile_batch
 
-__all__ = ["LOSSES", "POINT_BLOCK", "Program", "compile_batch", "evaluate_batch", "resolve_device"]
+__all__ = ["LOSSES", "Program", "compile_batch", "evaluate_batch", "resolve_device"]
 
-#: Points per block (see the module docstring); chosen by benchmarks/bench_evaluator.py.
-POINT_BLOCK = 1024
+# block sizes (see the module docstring), chosen with benchmarks/bench_evaluator.py:
+# below ~1000 points the per-operation overhead shows; small programs gain up
+# to ~8000 points; a buffer well beyond the caches loses
+#: Values (rows × points × bytes) one block of a program aims at.
+BLOCK_BYTES = 8 << 20
+#: Fewest and most points in a block.
+MIN_BLOCK, MAX_BLOCK = 1024, 8192
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -171,14 +179,17 @@ def evaluate_batch(
         yt = torch.tensor(y_np, dtype=dtype, device=dev)
         wt = None if sample_weight is None else torch.tensor(w_np, dtype=dtype, device=dev)
 
-    # points per block and tokens per program keep rows × points <= max_elements
-    m = min(n, POINT_BLOCK, max(256, max_elements // 4096))
-    max_tokens = max(64, max_elements // max(m, 1))
+    # tokens per program keep rows × points <= max_elements with the smallest block
+    m_min = min(n, max(256, min(MIN_BLOCK, max_elements // 4096)))
+    max_tokens = max(64, max_elements // m_min)
     ws = _Workspace(dtype, dev)
     results = []
     with torch.no_grad():
         for b0, b1 in _chunks_by_tokens(exprs, max_tokens):
             prog = compile_batch(exprs[b0:b1], d, dev, share_subtrees)
+            rows = max(prog.n_rows, 1)
+            m = min(n, max(m_min, min(MAX_BLOCK, BLOCK_BYTES // (rows * Xt.element_size()),
+                                      max_elements // rows)))
             if y is None:
                 results.append(_predictions(prog, Xt, m, ws))
             elif linear_scaling:
