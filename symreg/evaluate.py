@@ -39,7 +39,7 @@ __all__ = ["LOSSES", "Program", "compile_batch", "evaluate_batch", "resolve_devi
 # below ~1000 points the per-operation overhead shows; small programs gain up
 # to ~8000 points; a buffer well beyond the caches loses
 #: Values (rows × points × bytes) one block of a program aims at.
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 24 << 20
 #: Fewest and most points in a block.
 MIN_BLOCK, MAX_BLOCK = 1024, 8192
 
@@ -298,21 +298,27 @@ def _scaled_mse(prog: Program, X, y, w, m, ws: _Workspace) -> np.ndarray:
     syy = torch.zeros((), dtype=acc, device=dev)
     fmax = torch.zeros(B, dtype=acc, device=dev)
     for i, f in _blocks(prog, X, m, ws):
+        k = f.shape[1]
+        # in place on a float64 copy (or on the reused float64 block itself)
         f = f.to(acc)
-        yy, ww = y[i: i + f.shape[1]].to(acc), w[i: i + f.shape[1]].to(acc)
+        yy, ww = y[i: i + k].to(acc), w[i: i + k].to(acc)
         finite &= torch.isfinite(f).all(dim=1)
-        f = torch.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
-        fmax = torch.maximum(fmax, f.abs().amax(dim=1))
+        torch.nan_to_num_(f, nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = torch.aminmax(f, dim=1)
+        fmax = torch.maximum(fmax, torch.maximum(hi, -lo))
         wc = ww.sum()
         wc_safe = torch.where(wc > 0, wc, torch.ones_like(wc))
+        # the mean by torch's cascaded sum: a matrix-vector product sums in
+        # sequence, and its rounding would make a constant f look varying
         mf_c = (f * ww).sum(1) / wc_safe
         my_c = (yy * ww).sum() / wc_safe
-        df, dy = f - mf_c.unsqueeze(1), yy - my_c
+        df = f.sub_(mf_c.unsqueeze(1))
+        dy = yy - my_c
         total_w = W + wc
         frac = wc / torch.where(total_w > 0, total_w, torch.ones_like(total_w))
         delta_f, delta_y = mf_c - mf, my_c - my
-        sff = sff + (ww * df * df).sum(1) + delta_f * delta_f * W * frac
-        sfy = sfy + (ww * df * dy).sum(1) + delta_f * delta_y * W * frac
+        sfy = sfy + df @ (ww * dy) + delta_f * delta_y * W * frac
+        sff = sff + df.square_() @ ww + delta_f * delta_f * W * frac
         syy = syy + (ww * dy * dy).sum() + delta_y * delta_y * W * frac
         mf = mf + delta_f * frac
         my = my + delta_y * frac
