@@ -180,7 +180,7 @@ def evaluate_batch(
         wt = None if sample_weight is None else torch.tensor(w_np, dtype=dtype, device=dev)
 
     # tokens per program keep rows × points <= max_elements with the smallest block
-    m_min = min(n, max(256, min(MIN_BLOCK, max_elements // 4096)))
+    m_min = min(n, max(MIN_BLOCK // 4, min(MIN_BLOCK, max_elements // 4096)))
     max_tokens = max(64, max_elements // m_min)
     ws = _Workspace(dtype, dev)
     results = []
