@@ -26,6 +26,7 @@ the loss of that candidate is +inf.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 
 import numpy as np
 import torch
@@ -95,7 +96,8 @@ def _resolve_loss(loss) -> Callable:
 # ----------------------------------------------------------------------------
 
 def _chunks_by_tokens(exprs: Sequence[Expression], max_tokens: int) -> list[tuple[int, int]]:
-    lengths = np.fromiter((len(e.tokens) for e in exprs), dtype=np.int64, count=len(exprs))
+    lengths = np.fromiter(map(len, map(attrgetter("tokens"), exprs)), dtype=np.int64,
+                          count=len(exprs))
     out = []
     start = 0
     acc = 0
@@ -174,7 +176,9 @@ def evaluate_batch(
             return np.zeros((B, 0))
         raise ValueError("X has no rows: there is no loss to compute")
 
-    Xt = torch.tensor(X_np, dtype=dtype, device=dev)  # a copy: X may be read-only
+    # a copy (X may be read-only), column by column: a block's variable rows are
+    # then plain slices; Xt is its [n, d] view
+    Xt = torch.tensor(np.ascontiguousarray(X_np.T), dtype=dtype, device=dev).T
     if y is not None:
         yt = torch.tensor(y_np, dtype=dtype, device=dev)
         wt = None if sample_weight is None else torch.tensor(w_np, dtype=dtype, device=dev)

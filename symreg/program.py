@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 import torch
@@ -63,14 +65,16 @@ class _CodeCache(dict):
 
 
 _CODES = _CodeCache()
+_TOKENS = attrgetter("tokens")
 
 
-def _rows_arg(rows: np.ndarray, device) -> torch.Tensor | slice:
+def _rows_arg(rows: np.ndarray, tensor: torch.Tensor) -> torch.Tensor | slice:
     """The rows a stage reads for one argument: a slice when they are
-    consecutive (no gather needed), else an index tensor."""
-    if rows.size and np.all(np.diff(rows) == 1):
+    consecutive (no gather needed), else their index tensor."""
+    n = rows.size
+    if n and int(rows[-1]) - int(rows[0]) == n - 1 and (n == 1 or bool((np.diff(rows) == 1).all())):
         return slice(int(rows[0]), int(rows[-1]) + 1)
-    return torch.as_tensor(rows, device=device)
+    return tensor
 
 
 # ----------------------------------------------------------------------------
@@ -142,16 +146,17 @@ class Program:
     def run(self, buf: torch.Tensor, scratch: torch.Tensor) -> None:
         """Run the stages on ``buf`` [n_rows, m], whose leaf rows are filled
         (:meth:`fill_leaves`); ``scratch`` holds at least ``scratch_rows * m``
-        values of the same dtype. Both are reused call after call, so a chunk
+        values of the same dtype. Both are reused call after call, so a block
         of points allocates nothing."""
         m = buf.shape[1]
         key = (buf.dtype, buf.device.type)
         if self._kernels is None or self._kernels[0] != key:
-            self._kernels = (key, [kernels.kernel(st.op, *key) for st in self.stages])
+            found = [kernels.kernel(st.op, *key) for st in self.stages]
+            self._kernels = (key, found, any(on_numpy for _, on_numpy in found))
         flat = scratch.view(-1)
-        on_cpu = buf.device.type == "cpu"
-        np_buf = buf.numpy() if on_cpu else None
-        np_flat = flat.numpy() if on_cpu else None
+        # numpy views of the same memory, for the kernels numpy computes (CPU only)
+        np_buf = buf.numpy() if self._kernels[2] else None
+        np_flat = flat.numpy() if self._kernels[2] else None
         with np.errstate(all="ignore"):
             for st, (fn, on_numpy) in zip(self.stages, self._kernels[1]):
                 g = st.hi - st.lo
@@ -232,9 +237,12 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
     """Compile expressions into one :class:`Program` (see module docstring)."""
     device = torch.device(device)
     B = len(exprs)
-    lengths = np.fromiter((len(e.tokens) for e in exprs), dtype=np.int64, count=B)
+    # map() over C-level callables: a generator costs several times more per token
+    token_lists = list(map(_TOKENS, exprs))
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=B)
     total = int(lengths.sum())
-    flat = np.fromiter((_CODES[t] for e in exprs for t in e.tokens), dtype=np.int64, count=total)
+    flat = np.fromiter(map(_CODES.__getitem__, chain.from_iterable(token_lists)), dtype=np.int64,
+                       count=total)
     if total and flat.min() < -1 and -2 - flat.min() >= n_features:
         raise ValueError(f"an expression uses x{-2 - flat.min()} but X has {n_features} columns")
     const_values = (np.concatenate([e.constants for e in exprs]) if B else np.zeros(0)).astype(np.float64)
@@ -258,7 +266,7 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
     const_expr = expr_of[is_const]
     const_first = np.concatenate([[0], np.cumsum(np.bincount(const_expr, minlength=B))[:-1]]) if B else []
     const_slot = np.arange(n_const) - (np.asarray(const_first)[const_expr] if n_const else 0)
-    max_constants = int(max((e.n_constants for e in exprs), default=0))
+    max_constants = int(np.bincount(const_expr, minlength=1).max()) if n_const else 0
 
     codes = np.full((B, L), _PAD, dtype=np.int64)
     rows = np.zeros((B, L), dtype=np.int64)
@@ -356,7 +364,7 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
             out_rows = new_index[group]
             arg_rows = [remap[child1[group]]] + ([remap[child2[group]]] if op.arity == 2 else [])
             args = tuple(torch.as_tensor(a, device=device) for a in arg_rows)
-            reads = tuple(_rows_arg(a, device) for a in arg_rows)
+            reads = tuple(map(_rows_arg, arg_rows, args))
             scratch_rows = max(scratch_rows, group.size * sum(not isinstance(r, slice) for r in reads))
             common = {"op": op, "out": torch.as_tensor(out_rows, device=device), "args": args,
                       "lo": int(out_rows[0]), "hi": int(out_rows[-1]) + 1, "reads": reads}
