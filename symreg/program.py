@@ -65,6 +65,10 @@ class _CodeCache(dict):
 
 
 _CODES = _CodeCache()
+
+#: Bytes per row of a block from which :meth:`Program.run` calls a numpy kernel
+#: node by node on the rows in place instead of gathering a stage's arguments.
+ROW_CALL_BYTES = 16 << 10
 _TOKENS = attrgetter("tokens")
 
 
@@ -89,6 +93,7 @@ class _Stage:
     lo: int
     hi: int
     reads: tuple            # per argument: a slice of rows, or an index tensor to gather
+    node_args: list         # per node of the stage: its argument rows
     # subset (positions within this stage) whose subtree holds a constant,
     # with the tangent rows of those outputs and of their arguments
     const_sel: torch.Tensor | None
@@ -157,8 +162,15 @@ class Program:
         # numpy views of the same memory, for the kernels numpy computes (CPU only)
         np_buf = buf.numpy() if self._kernels[2] else None
         np_flat = flat.numpy() if self._kernels[2] else None
+        # long rows: a numpy call per node reads its arguments where they are,
+        # cheaper than gathering them (a call costs about what copying 16 kB does)
+        per_node = m * buf.element_size() >= ROW_CALL_BYTES
         with np.errstate(all="ignore"):
             for st, (fn, on_numpy) in zip(self.stages, self._kernels[1]):
+                if on_numpy and per_node:
+                    for j, rows in enumerate(st.node_args, st.lo):
+                        fn(*[np_buf[r] for r in rows], np_buf[j])
+                    continue
                 g = st.hi - st.lo
                 args = []
                 used = 0
@@ -367,7 +379,8 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
             reads = tuple(map(_rows_arg, arg_rows, args))
             scratch_rows = max(scratch_rows, group.size * sum(not isinstance(r, slice) for r in reads))
             common = {"op": op, "out": torch.as_tensor(out_rows, device=device), "args": args,
-                      "lo": int(out_rows[0]), "hi": int(out_rows[-1]) + 1, "reads": reads}
+                      "lo": int(out_rows[0]), "hi": int(out_rows[-1]) + 1, "reads": reads,
+                      "node_args": list(zip(*(a.tolist() for a in arg_rows)))}
             hc = has_const[group]
             if hc.any():
                 dep = group[hc]

@@ -522,7 +522,30 @@ def test_blocks_give_the_losses_of_one_block(monkeypatch, dtype):
         assert f.sum() > 60
         np.testing.assert_allclose(blocked[f], whole[ls][f], rtol=rtol, atol=1e-12)
     ref = _reference(SUB, X)
-    stable = (_well_conditioned(SUB, X, ref) if dtype == torch.float64
-              else _well_conditioned(SUB, X, ref, nudge=1e-6, rtol=1e-4))
-    _assert_same(evaluate_batch(SUB, X, dtype=dtype, device="cpu"), pred, stable,
-                 rtol=1e-12 if dtype == torch.float64 else 1e-3)
+    blocked = evaluate_batch(SUB, X, dtype=dtype, device="cpu")
+    if dtype == torch.float64:
+        _assert_same(blocked, pred, _well_conditioned(SUB, X, ref))
+        return
+    # float32: a last-bit difference (torch's vectorised loop and its scalar tail)
+    # can push asin's argument past 1, so a rare point turns NaN in one and not the other
+    assert (np.isnan(blocked) == np.isnan(pred)).mean() > 0.9999
+    ok = (_well_conditioned(SUB, X, ref, nudge=1e-6, rtol=1e-4) & np.isfinite(pred)
+          & np.isfinite(blocked))
+    np.testing.assert_allclose(blocked[ok], pred[ok], rtol=1e-3, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_node_by_node_calls_give_the_gathered_values(monkeypatch, dtype):
+    from symreg import program
+
+    X = RNG.uniform(-2.0, 2.0, size=(700, 3))
+    gathered = evaluate_batch(EXPRS, X, dtype=dtype, device="cpu")
+    monkeypatch.setattr(program, "ROW_CALL_BYTES", 0)  # every numpy kernel node by node
+    per_node = evaluate_batch(EXPRS, X, dtype=dtype, device="cpu")
+    np.testing.assert_array_equal(np.isnan(per_node), np.isnan(gathered))
+    if dtype == torch.float64:
+        np.testing.assert_array_equal(per_node, gathered)
+    else:
+        ok = np.isfinite(gathered)
+        np.testing.assert_array_equal(np.isfinite(per_node), ok)
+        np.testing.assert_allclose(per_node[ok], gathered[ok], rtol=1e-6)
