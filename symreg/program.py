@@ -93,12 +93,12 @@ class _Stage:
     lo: int
     hi: int
     reads: tuple            # per argument: a slice of rows, or an index tensor to gather
-    node_args: list         # per node of the stage: its argument rows
     # subset (positions within this stage) whose subtree holds a constant,
     # with the tangent rows of those outputs and of their arguments
     const_sel: torch.Tensor | None
     tan_out: torch.Tensor | None = None
     tan_args: tuple[torch.Tensor, ...] = ()
+    node_args: list | None = None  # per node: its argument rows (made when first needed)
 
 
 @dataclass
@@ -168,6 +168,8 @@ class Program:
         with np.errstate(all="ignore"):
             for st, (fn, on_numpy) in zip(self.stages, self._kernels[1]):
                 if on_numpy and per_node:
+                    if st.node_args is None:
+                        st.node_args = list(zip(*(a.tolist() for a in st.args)))
                     for j, rows in enumerate(st.node_args, st.lo):
                         fn(*[np_buf[r] for r in rows], np_buf[j])
                     continue
@@ -379,8 +381,7 @@ def compile_batch(exprs: Sequence[Expression], n_features: int,
             reads = tuple(map(_rows_arg, arg_rows, args))
             scratch_rows = max(scratch_rows, group.size * sum(not isinstance(r, slice) for r in reads))
             common = {"op": op, "out": torch.as_tensor(out_rows, device=device), "args": args,
-                      "lo": int(out_rows[0]), "hi": int(out_rows[-1]) + 1, "reads": reads,
-                      "node_args": list(zip(*(a.tolist() for a in arg_rows)))}
+                      "lo": int(out_rows[0]), "hi": int(out_rows[-1]) + 1, "reads": reads}
             hc = has_const[group]
             if hc.any():
                 dep = group[hc]
