@@ -14,9 +14,10 @@ def test_bench_evaluator_runs_with_tiny_sizes(tmp_path, load_benchmark):
     out = tmp_path / "bench.json"
     res = bench.main(["--n-exprs", "200", "--naive-subset", "50", "--b-exprs", "100",
                       "--b-points", "1000", "--repeats", "1", "--device", "cpu",
-                      "--json", str(out), "--quiet"])
+                      "--c-exprs", "60", "--c-points", "500", "--c-big-exprs", "10",
+                      "--c-big-points", "3000", "--json", str(out), "--quiet"])
 
-    assert {"machine", "a", "b", "settings"} <= set(res)
+    assert {"machine", "a", "b", "c", "settings"} <= set(res)
     for key in ("date", "command", "cpu_model", "cpu_cores", "torch", "device", "torch_threads"):
         assert key in res["machine"], key
     assert res["machine"]["device"] == "cpu"
@@ -35,8 +36,29 @@ def test_bench_evaluator_runs_with_tiny_sizes(tmp_path, load_benchmark):
         assert b[key] > 0, key
     assert 0 < b["operator_nodes_computed_shared"] <= b["operator_nodes"]
 
+    cells = res["c"]["cells"]
+    assert [(c["n_points"], c["dtype"]) for c in cells] == [
+        (500, "float32"), (500, "float64"), (3000, "float32"), (3000, "float64")]
+    for c in cells:
+        assert c["n_exprs"] == (60 if c["n_points"] == 500 else 10)
+        assert 0 < c["numpy_exprs"] <= c["n_exprs"] and 0 < c["numpy_nodes"] <= c["nodes"]
+        for key in ("share_false_node_rows_per_s", "share_true_node_rows_per_s",
+                    "numpy_node_rows_per_s", "ratio_share_false", "ratio_share_true"):
+            assert c[key] > 0, key
+    assert [c["target_ratio"] for c in cells] == [1.0, 1.0, 1.5, 1.5]
+
     assert json.loads(out.read_text())["a"]["n_exprs"] == 200
-    assert "candidates scored per second" in bench.format_report(res)
+    report = bench.format_report(res)
+    assert "candidates scored per second" in report and "ONE thread" in report
+
+
+@pytest.mark.slow
+def test_bench_evaluator_runs_one_part(load_benchmark):
+    bench = load_benchmark("bench_evaluator")
+    res = bench.main(["--parts", "c", "--c-exprs", "20", "--c-points", "300", "--c-big-exprs", "5",
+                      "--c-big-points", "600", "--repeats", "1", "--device", "cpu", "--quiet"])
+    assert "c" in res and "a" not in res and "b" not in res
+    assert "candidates scored per second" not in bench.format_report(res)
 
 
 @pytest.mark.slow

@@ -432,3 +432,120 @@ def test_tangents_with_constants_override():
     torch.testing.assert_close(values[0], torch.tensor([2.0, 5.0], dtype=torch.float64))
     torch.testing.assert_close(tangents[0, 0], X[:, 0])
     torch.testing.assert_close(tangents[0, 1], torch.ones(2, dtype=torch.float64))
+
+
+# ----------------------------------------------------------------------------
+# kernels, blocks, float64 exactness
+# ----------------------------------------------------------------------------
+
+_SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-30, -1e-30, 1e30, -1e30, 80.0, 100.0,
+                     700.0, 709.9, 1000.0, -1000.0, np.inf, -np.inf, np.nan, 5e-324, 1.5707963])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(ops.OPERATORS))
+def test_cpu_kernels_match_the_registry(name, dtype):
+    from symreg.kernels import kernel
+
+    op = ops.OPERATORS[name]
+    a = torch.as_tensor(np.concatenate([_SPECIAL, RNG.uniform(-4, 4, 500)]), dtype=dtype)
+    args = [a] if op.arity == 1 else [a.repeat_interleave(len(_SPECIAL)),
+                                      a[: len(_SPECIAL)].repeat(len(a))]
+    args = [x.reshape(2, -1).contiguous() for x in args]  # a [rows, points] block, as in a stage
+    expected = op.torch_fn(*args)
+    fn, on_numpy = kernel(op, dtype, "cpu")
+    out = torch.full_like(args[0], 123.0)
+    with np.errstate(all="ignore"):
+        fn(*[x.numpy() for x in args], out.numpy()) if on_numpy else fn(*args, out)
+    got, exp = out.numpy(), expected.numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(exp))
+    if dtype == torch.float64:  # exact: the same bits as the registry's torch form
+        np.testing.assert_array_equal(got, exp)
+    else:  # numpy's float32 functions: a few ulp, the same infinities
+        ok = ~np.isnan(exp)
+        np.testing.assert_array_equal(np.isinf(got[ok]), np.isinf(exp[ok]))
+        fin = ok & np.isfinite(exp)
+        np.testing.assert_allclose(got[fin], exp[fin], rtol=2e-6, atol=1e-30)
+
+
+def _torch_reference(e: Expression, X: torch.Tensor) -> torch.Tensor:
+    """The expression computed node by node with the registry's torch forms, on
+    all points at once: the values the evaluator gave before blocks and kernels."""
+    consts = iter(torch.as_tensor(e.constants, dtype=X.dtype))
+    pos = 0
+
+    def node():
+        nonlocal pos
+        tok = e.tokens[pos]
+        pos += 1
+        if tok == "C":
+            return next(consts).expand(X.shape[0])
+        if tok.startswith("x") and tok[1:].isdigit():
+            return X[:, int(tok[1:])]
+        op = ops.OPERATORS[tok]
+        return op.torch_fn(*[node() for _ in range(op.arity)])
+
+    return node()
+
+
+def test_float64_predictions_are_the_registrys_values_exactly():
+    exprs = EXPRS[:600]  # the default operators
+    X = torch.as_tensor(RNG.uniform(-3.0, 3.0, size=(5000, 3)))  # several blocks
+    pred = evaluate_batch(exprs, X.numpy(), dtype=torch.float64, device="cpu",
+                          share_subtrees=False)
+    ref = np.stack([_torch_reference(e, X).expand(len(X)).numpy() for e in exprs])
+    np.testing.assert_array_equal(np.isnan(pred), np.isnan(ref))
+    np.testing.assert_array_equal(pred[~np.isnan(ref)], ref[~np.isnan(ref)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_blocks_give_the_losses_of_one_block(monkeypatch, dtype):
+    import symreg.evaluate as ev
+
+    X = RNG.uniform(-2.0, 2.0, size=(1000, 3))
+    y = _y(X)
+    w = RNG.uniform(0.1, 2.0, size=len(X))
+    whole = {}
+    for ls in (False, True):
+        whole[ls] = evaluate_batch(SUB, X, y, sample_weight=w, dtype=dtype, device="cpu",
+                                   linear_scaling=ls)
+    pred = evaluate_batch(SUB, X, dtype=dtype, device="cpu")
+    monkeypatch.setattr(ev, "MIN_BLOCK", 7)  # blocks of 7 points, the last one of 6
+    monkeypatch.setattr(ev, "MAX_BLOCK", 7)
+    monkeypatch.setattr(ev, "BLOCK_BYTES", 1)
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    for ls in (False, True):
+        blocked = evaluate_batch(SUB, X, y, sample_weight=w, dtype=dtype, device="cpu",
+                                 linear_scaling=ls)
+        np.testing.assert_array_equal(np.isfinite(blocked), np.isfinite(whole[ls]))
+        f = np.isfinite(blocked)
+        assert f.sum() > 60
+        np.testing.assert_allclose(blocked[f], whole[ls][f], rtol=rtol, atol=1e-12)
+    ref = _reference(SUB, X)
+    blocked = evaluate_batch(SUB, X, dtype=dtype, device="cpu")
+    if dtype == torch.float64:
+        _assert_same(blocked, pred, _well_conditioned(SUB, X, ref))
+        return
+    # float32: a last-bit difference (torch's vectorised loop and its scalar tail)
+    # can push asin's argument past 1, so a rare point turns NaN in one and not the other
+    assert (np.isnan(blocked) == np.isnan(pred)).mean() > 0.9999
+    ok = (_well_conditioned(SUB, X, ref, nudge=1e-6, rtol=1e-4) & np.isfinite(pred)
+          & np.isfinite(blocked))
+    np.testing.assert_allclose(blocked[ok], pred[ok], rtol=1e-3, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_node_by_node_calls_give_the_gathered_values(monkeypatch, dtype):
+    from symreg import program
+
+    X = RNG.uniform(-2.0, 2.0, size=(700, 3))
+    gathered = evaluate_batch(EXPRS, X, dtype=dtype, device="cpu")
+    monkeypatch.setattr(program, "ROW_CALL_BYTES", 0)  # every numpy kernel node by node
+    per_node = evaluate_batch(EXPRS, X, dtype=dtype, device="cpu")
+    np.testing.assert_array_equal(np.isnan(per_node), np.isnan(gathered))
+    if dtype == torch.float64:
+        np.testing.assert_array_equal(per_node, gathered)
+    else:
+        ok = np.isfinite(gathered)
+        np.testing.assert_array_equal(np.isfinite(per_node), ok)
+        np.testing.assert_allclose(per_node[ok], gathered[ok], rtol=1e-6)
