@@ -140,7 +140,8 @@ def child(spec: dict) -> dict:
         n_evals=int(model.n_evals_), equation=str(expr), truth=str(truth),
         recovered=bool(symbolic_solution(expr, truth, timeout=30)),
         exact=bool(exact_difference(expr, truth, timeout=30)),
-        dropped=None if dropped is None else [str(d) for d in dropped],
+        # the names of the dropped columns (dropped_features_ is a table, one row each)
+        dropped=None if dropped is None else [str(d) for d in dropped["feature"]],
     )
     return out
 
