@@ -378,7 +378,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
             screen = screening.select_columns(self.feature_selection, X, y, w, names, seed,
                                               keep=used)
-        Xs, names_s = X[:, screen.kept], [names[j] for j in screen.kept]
+        # no copy of a big table when every column stays
+        all_kept = list(screen.kept) == list(range(X.shape[1]))
+        Xs, names_s = (X if all_kept else X[:, screen.kept]), [names[j] for j in screen.kept]
         seeds = [screening.restrict_expression(e, screen.kept, names_s) for e in seeds]
         # the screening's seconds come out of the budget (at most half of it), but not in
         # a fit bounded by max_evals: its budget must not depend on the clock
