@@ -375,7 +375,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         seeds = [g if isinstance(g, Expression) else Expression.parse(g, names)
                  for g in (self.guesses or [])]
         used = [j for e in [*seeds, *(Expression(s) for s in hyp.subtrees)] for j in e.variables]
-        with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
+        with limit_threads(threads := fit_threads(self.n_threads, self.n_jobs)):
             screen = screening.select_columns(self.feature_selection, X, y, w, names, seed,
                                               keep=used)
         # no copy of a big table when every column stays
@@ -397,7 +397,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         plan = FitPlan(config, tuple(self._make_proposers()), search=bool(self.search),
                        proposer_fraction=float(self.proposer_time_fraction),
                        n_jobs=int(self.n_jobs), backend=self.backend)
-        with limit_threads(fit_threads(self.n_threads, self.n_jobs)):
+        with limit_threads(threads):   # the same share: the load is sampled once a fit
             result = plan.run(*rows.take(Xs, y, w), seeds=seeds, variable_names=names_s,
                               callback=screening.remap_callback(callback, screen.kept))
             hof = rows.recheck(result.hall_of_fame, Xs, y, w, device=config.device)
