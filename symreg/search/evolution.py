@@ -90,23 +90,11 @@ class Evolution:
     def _exchange(self) -> None:
         """Swap fronts with the other workers; theirs join the hall of fame (same
         data, so their losses stand) and the population."""
-        front = [(list(c.expr.tokens), c.expr.constants.tolist(), float(c.loss))
-                 for c in self.hof.front()]
         try:
-            got = self.cfg.exchange.swap(self.cfg.worker, front)
+            got = self.cfg.exchange.swap(self.cfg.worker, self._front_items(self.hof.front()))
         except Exception:  # noqa: BLE001 - a broken channel never stops a worker
             return
-        exprs, losses = [], []
-        for item in got:
-            try:
-                tokens, constants, loss = item
-                expr = Expression(tokens, constants)
-            except (TypeError, ValueError):
-                continue
-            if (expr.n_variables <= self.ctx.n_features
-                    and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize):
-                exprs.append(expr)
-                losses.append(float(loss))
+        exprs, losses = self._received(got, with_loss=True)
         if not exprs:
             return
         self.n_received += len(exprs)
@@ -114,6 +102,28 @@ class Evolution:
         self.population += exprs
         self.pop_keys += [self._key(e) for e in exprs]
         self.pop_nmse = np.concatenate([self.pop_nmse, self._score(exprs)])
+
+    @staticmethod
+    def _front_items(candidates) -> list:
+        """Hall-of-fame candidates as the exchange's ``(tokens, constants, loss)`` items."""
+        return [(list(c.expr.tokens), c.expr.constants.tolist(), float(c.loss))
+                for c in candidates]
+
+    def _received(self, items, with_loss: bool) -> tuple[list[Expression], list[float]]:
+        """Expressions (and losses) from another worker (a swap or the lead's
+        hand-over), the malformed and the too large left out."""
+        exprs, losses = [], []
+        for item in items:
+            try:
+                expr = Expression(item[0], item[1])
+                loss = float(item[2]) if with_loss else 0.0
+            except (TypeError, ValueError, IndexError):
+                continue
+            if (expr.n_variables <= self.X.shape[1]
+                    and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize):
+                exprs.append(expr)
+                losses.append(loss)
+        return exprs, losses
 
     # -- evolution steps -----------------------------------------------------------
     def _fitness(self, nmse: np.ndarray, exprs: list[Expression]) -> np.ndarray:

@@ -33,7 +33,6 @@ from .tuning import (
     ENUMERATION_MIN_UNDER_EVALS,
     ENUMERATION_PROBES,
     ENUMERATION_RATE,
-    EXCHANGE_LENGTH_FACTOR,
     FIT_RESTARTS,
     SCREEN_DECIMALS,
     SCREEN_FLOOR,
@@ -141,8 +140,7 @@ class SeedPhases:
     def _hand_over(self) -> None:
         """The lead's state after the cheap phases, for the followers (whatever
         goes wrong, the lead goes on)."""
-        front = [(list(c.expr.tokens), c.expr.constants.tolist(), float(c.loss))
-                 for c in self.hof.candidates()]
+        front = self._front_items(self.hof.candidates())
         pop = self.population[:HANDOVER_POPULATION_FACTOR * self.cfg.population_size]
         start = {"front": front,
                  "population": [(list(e.tokens), e.constants.tolist()) for e in pop]}
@@ -189,19 +187,3 @@ class SeedPhases:
             self.pop_keys += [self._key(e) for e in population]
             self.pop_nmse = np.concatenate([self.pop_nmse, self._score(population)])
         return True
-
-    def _received(self, items, with_loss: bool) -> tuple[list[Expression], list[float]]:
-        """Expressions (and losses) from a hand-over, the malformed and the too
-        large left out."""
-        exprs, losses = [], []
-        for item in items:
-            try:
-                expr = Expression(item[0], item[1])
-                loss = float(item[2]) if with_loss else 0.0
-            except (TypeError, ValueError, IndexError):
-                continue
-            if (expr.n_variables <= self.X.shape[1]
-                    and len(expr) <= EXCHANGE_LENGTH_FACTOR * self.cfg.maxsize):
-                exprs.append(expr)
-                losses.append(loss)
-        return exprs, losses
