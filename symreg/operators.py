@@ -29,6 +29,7 @@ __all__ = [
     "Operator",
     "get",
     "is_variable",
+    "renumber_variables",
     "resolve_operators",
     "variable_index",
 ]
@@ -50,6 +51,12 @@ def is_variable(token: str) -> bool:
 def variable_index(token: str) -> int:
     """The column of a variable token."""
     return int(token[1:])
+
+
+def renumber_variables(tokens: Sequence[str], columns) -> list[str]:
+    """``tokens`` with each variable ``x{i}`` written ``x{columns[i]}`` (``columns``: a
+    sequence or a mapping of column numbers); the other tokens as they are."""
+    return [f"x{int(columns[variable_index(t)])}" if is_variable(t) else t for t in tokens]
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ import pandas as pd
 from scipy.stats import chi2, rankdata
 
 from .expression import Expression
-from .operators import is_variable, variable_index
+from .operators import renumber_variables
 from .pareto import HallOfFame
 
 __all__ = ["DROPPED_COLUMNS", "ScreeningResult", "empty_dropped", "remap_callback",
@@ -346,9 +346,7 @@ def remap_expression(expr: Expression, kept: Sequence[int],
 
     ``variable_names`` are the names of all columns (``None``: no names).
     """
-    tokens = [f"x{int(kept[variable_index(t)])}" if is_variable(t) else t
-              for t in expr.tokens]
-    return Expression(tokens, expr.constants,
+    return Expression(renumber_variables(expr.tokens, kept), expr.constants,
                       None if variable_names is None else list(variable_names), check=False)
 
 
@@ -368,8 +366,7 @@ def restrict_expression(expr: Expression, kept: Sequence[int],
     """``expr`` over ``X`` rewritten over ``X[:, kept]`` (the inverse of
     :func:`remap_expression`); every variable it reads must be kept."""
     position = {int(j): i for i, j in enumerate(kept)}
-    tokens = [f"x{position[variable_index(t)]}" if is_variable(t) else t for t in expr.tokens]
-    return Expression(tokens, expr.constants,
+    return Expression(renumber_variables(expr.tokens, position), expr.constants,
                       None if variable_names is None else list(variable_names), check=False)
 
 

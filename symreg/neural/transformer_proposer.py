@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..expression import Expression, is_variable, variable_index
+from ..operators import renumber_variables
 from .proposer import Proposer
 from .transformer import SetTransformerSR, encode_points
 from .vocab import Hypothesis, contains_subtree, skeleton_key
@@ -58,11 +59,6 @@ def select_variables(X: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> lis
 
     mi = mutual_info_regression(X, y, random_state=seed, n_neighbors=5)
     return sorted(int(i) for i in np.argsort(-mi, kind="stable")[:k])
-
-
-def _rename(tokens: Sequence[str], columns: Sequence[int]) -> list[str]:
-    """Model variables ``x{i}`` → the data's ``x{columns[i]}``."""
-    return [f"x{columns[variable_index(t)]}" if is_variable(t) else t for t in tokens]
 
 
 @dataclass(frozen=True)
@@ -185,7 +181,7 @@ class TransformerProposer(Proposer):
             self._cache = {}
         beams = sorted(pooled.values(), key=lambda t: -t[1])[:max(n, self.beam_width)]
         self._columns = columns
-        self.beams_ = [(_rename(t, columns), lp) for t, lp in beams]
+        self.beams_ = [(renumber_variables(t, columns), lp) for t, lp in beams]
         # the beams are distinct skeletons already (up to the order of sums and products)
         out = [Expression(tokens, variable_names=variable_names) for tokens, _ in self.beams_]
         self.propose_time_ = time.perf_counter() - t0
